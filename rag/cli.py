@@ -1,0 +1,118 @@
+"""`rag` command line: a thin shell over :class:`rag.service.RagService`.
+
+Heavy imports (torch, sentence-transformers, chromadb) happen inside commands,
+never at module import, so ``rag --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _service():
+    from rag.service import RagService
+    from rag.settings import Settings
+
+    return RagService(Settings().resolved())
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    report = _service().ingest(args.paths or None, progress=sys.stderr.isatty())
+    print(report.summary())
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.service import QuestionError
+
+    svc = _service()
+    svc.ensure_ingested()
+    try:
+        result = svc.ask(args.question, top_k=args.top_k)
+    except QuestionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    print(result.answer)
+    for i, c in enumerate(result.citations, 1):
+        print(f"\n[{i}] {c.title} ({c.outlet}, {c.date or 'undated'}) {c.doc_id}:{c.start}-{c.end}")
+        print(f"    {c.quote}")
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    docs = _service().documents()
+    if args.json:
+        print(json.dumps([d.model_dump() for d in docs], indent=2))
+    else:
+        for d in docs:
+            print(f"{d.doc_id}  {d.passages:3d} passages  {d.outlet:20.20}  {d.date or '-':10}  {d.title}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from rag.settings import Settings
+    from ui.api import create_app
+
+    settings = Settings(host=args.host or Settings().host, port=args.port or Settings().port).resolved()
+    uvicorn.run(create_app(settings, ingest_if_empty=True), host=settings.host, port=settings.port)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rag.evaluate import run_cli
+
+    return run_cli(args, _service())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rag", description="Ask questions about a folder of news articles; "
+                                "answers cite the exact passages. Settings come from RAG_* environment variables.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("ingest", help="index articles (default: the corpus folder, RAG_CORPUS_DIR)")
+    s.add_argument("paths", nargs="*", type=Path, help="files or folders")
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("ask", help="answer a question from the indexed articles")
+    s.add_argument("question")
+    s.add_argument("--json", action="store_true", help="print the answer contract as JSON")
+    s.add_argument("--top-k", type=int, default=None, help="citations to return")
+    s.set_defaults(func=cmd_ask)
+
+    s = sub.add_parser("docs", help="list the indexed articles")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_docs)
+
+    s = sub.add_parser("serve", help="HTTP API and chat UI (ingests the corpus first if the index is empty)")
+    s.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=None, help="port (default 8000)")
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("eval", help="score the bot against a JSONL test set")
+    s.add_argument("testset", type=Path)
+    s.add_argument("--json", action="store_true", help="print metrics and per-question results as JSON")
+    s.add_argument("--report", type=Path, default=None, help="write a self-contained HTML report")
+    s.add_argument("--top-k", type=int, default=None)
+    s.add_argument("--min", action="append", default=[], metavar="METRIC=VALUE",
+                   help="fail (exit 1) when METRIC falls below VALUE; repeatable")
+    s.add_argument("--baseline", choices=["llamaindex"], default=None,
+                   help="also run the stock LlamaIndex pipeline on the same questions")
+    s.set_defaults(func=cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""The answer contract shared by the CLI, the HTTP API and the chat UI."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Citation(BaseModel):
+    doc_id: str = Field(description="Article id: the file stem.")
+    title: str
+    outlet: str
+    date: str | None = None
+    url: str | None = None
+    quote: str = Field(description="Verbatim article text; equals the article's raw text [start:end].")
+    start: int
+    end: int
+    score: float
+    also_in: list[str] = Field(default_factory=list, description="Other articles carrying the same passage.")
+
+
+class Answer(BaseModel):
+    question: str
+    answer: str
+    abstained: bool
+    confidence: float = Field(ge=0.0, le=1.0)
+    citations: list[Citation] = Field(default_factory=list, description="Best first.")
+    highlight: list[int] | None = Field(None, description="[start, end] of the answering phrase inside `answer`.")
+
+
+class DocumentInfo(BaseModel):
+    doc_id: str
+    title: str
+    outlet: str
+    date: str | None = None
+    url: str | None = None
+    passages: int
+
+
+class Document(DocumentInfo):
+    text: str = Field(description="The article's raw decoded text; citation offsets index it.")

@@ -1,0 +1,108 @@
+"""Hybrid retrieval: dense (Chroma) + BM25 (llama-index), reciprocal-rank fused,
+with near-duplicate passages (republished wire copy) folded into one hit."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from index.store import StoredPassage
+from rag.text import STOPWORDS, content_words, stem, tokens
+
+RRF_K = 60.0
+DUPLICATE_JACCARD = 0.7
+
+
+@dataclass
+class Hit:
+    passage: StoredPassage
+    score: float  # fused score
+    dense: float = 0.0  # cosine similarity to the question
+    lexical: float = 0.0  # BM25 score
+    duplicates: list[StoredPassage] = field(default_factory=list)  # same text in other articles
+
+
+class LexicalIndex:
+    """BM25 over the passages (llama-index's BM25Retriever, stemmed, stopwords removed),
+    plus the corpus vocabulary for typo-tolerant query terms."""
+
+    def __init__(self, passages: list[StoredPassage]) -> None:
+        self.vocabulary = sorted({t for p in passages for t in tokens(p.text) if len(t) > 3})
+        self._known = set(self.vocabulary)
+        self._bm25 = None
+        if passages:
+            import Stemmer
+            from llama_index.core.schema import TextNode
+            from llama_index.retrievers.bm25 import BM25Retriever
+
+            nodes = [TextNode(id_=p.passage_id, text=p.text) for p in passages]
+            self._bm25 = BM25Retriever(nodes=nodes, stemmer=Stemmer.Stemmer("english"), language="en",
+                                       similarity_top_k=min(len(nodes), 50))
+
+    def correct(self, question: str) -> str:
+        """Replace words the corpus never uses by their closest corpus word (typos)."""
+        out = []
+        for word in tokens(question):
+            if len(word) > 3 and word not in STOPWORDS and word not in self._known:
+                close = difflib.get_close_matches(word, self.vocabulary, n=1, cutoff=0.8)
+                word = close[0] if close else word
+            out.append(word)
+        return " ".join(out)
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        if self._bm25 is None or not content_words(query):
+            return []
+        self._bm25.similarity_top_k = k
+        return [(n.node.node_id, float(n.score or 0.0)) for n in self._bm25.retrieve(query) if (n.score or 0) > 0]
+
+
+def _rrf(rankings: list[list[str]], weights: list[float]) -> dict[str, float]:
+    fused: dict[str, float] = {}
+    for ranking, weight in zip(rankings, weights):
+        for rank, pid in enumerate(ranking):
+            fused[pid] = fused.get(pid, 0.0) + weight / (RRF_K + rank + 1)
+    return fused
+
+
+def _shingles(text: str) -> set[str]:
+    return {stem(t) for t in tokens(text)}
+
+
+def _near_duplicate(a: StoredPassage, b: StoredPassage) -> bool:
+    x, y = _shingles(a.text), _shingles(b.text)
+    return bool(x and y) and len(x & y) / len(x | y) >= DUPLICATE_JACCARD
+
+
+class HybridRetriever:
+    """Dense + lexical retrieval over one consistent snapshot of the passages."""
+
+    def __init__(self, passages: list[StoredPassage], dense: Callable[[str, int], list[tuple[str, float]]],
+                 depth: int = 30, dense_weight: float = 1.0, lexical_weight: float = 1.0) -> None:
+        self.by_id = {p.passage_id: p for p in passages}
+        self.lexical = LexicalIndex(passages)
+        self._dense = dense
+        self.depth = depth
+        self.weights = [dense_weight, lexical_weight]
+
+    def retrieve(self, question: str, k: int) -> list[Hit]:
+        if not self.by_id:
+            return []
+        depth = max(self.depth, k)
+        # Records written after this snapshot was taken are ignored until it is rebuilt.
+        dense = [(pid, s) for pid, s in self._dense(question, depth) if pid in self.by_id]
+        lexical = self.lexical.search(self.lexical.correct(question), depth)
+        fused = _rrf([[pid for pid, _ in dense], [pid for pid, _ in lexical]], self.weights)
+        dense_of, lexical_of = dict(dense), dict(lexical)
+        hits: list[Hit] = []
+        for pid in sorted(fused, key=fused.get, reverse=True):
+            passage = self.by_id[pid]
+            twin = next((h for h in hits if h.passage.doc_id != passage.doc_id
+                         and _near_duplicate(h.passage, passage)), None)
+            if twin is not None:
+                twin.duplicates.append(passage)
+                continue
+            hits.append(Hit(passage, fused[pid], dense_of.get(pid, 0.0), lexical_of.get(pid, 0.0)))
+            if len(hits) >= k:
+                break
+        return hits

@@ -1,0 +1,191 @@
+"""The product's one entry point: CLI, HTTP API and chat UI are thin shells over it."""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from index.article import ARTICLE_SUFFIXES, ArticleError, parse
+from index.ingest import IngestReport, ingest
+from index.store import StoredPassage, Store
+from rag.answer import answer
+from rag.models import Answer, Document, DocumentInfo
+from rag.retrieve import Hit, HybridRetriever
+from rag.settings import Settings
+from rag.text import content_words, stem, tokens
+
+
+class QuestionError(ValueError):
+    """The question cannot be asked as given; the message says why."""
+
+
+class NotFound(KeyError):
+    """No indexed article has that id."""
+
+
+_SAFE_NAME = re.compile(r"^[\w][\w.-]{0,150}$")
+_FOLLOW_UP = re.compile(r"^\s*(?:and|but|also|so|what about|how about)\b|\b(?:it|its|they|them|their|that|this|"
+                        r"those|these|he|she|him|her|there)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The passages as of the last index change, with everything derived from them."""
+
+    passages: list[StoredPassage]
+    retriever: HybridRetriever
+    idf: dict[str, float]
+
+
+def contextualize(question: str, history: list[dict[str, str]] | None) -> str:
+    """Fold the previous user question into a follow-up that leans on it."""
+    previous = [m["content"] for m in (history or []) if m.get("role") == "user" and m.get("content")]
+    if previous and (_FOLLOW_UP.search(question) or len(content_words(question)) < 3):
+        return f"{previous[-1]} {question}"
+    return question
+
+
+class RagService:
+    """Holds the settings, the embedding model and the store; loads each once, lazily."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._snapshot: Snapshot | None = None
+        self._snapshot_lock = threading.Lock()
+
+    @cached_property
+    def embedder(self):
+        from index.embedding import load_embedder
+
+        s = self.settings
+        return load_embedder(s.embed_model, s.embed_batch_size, s.device)
+
+    def embed_texts(self, texts: list[str]) -> list[list[float]]:
+        """Embed passages in batches (loads the model on first use only)."""
+        return self.embedder.get_text_embedding_batch(texts)
+
+    @cached_property
+    def store(self) -> Store:
+        s = self.settings
+        return Store(s.data_dir, s.collection, s.chroma_url)
+
+    # --- writing -------------------------------------------------------------
+
+    def ingest(self, paths: list[Path] | None = None, progress: bool = False) -> IngestReport:
+        report = ingest(paths or [self.settings.corpus_dir], self.store, self.embed_texts,
+                        self.settings.chunk_chars, progress=progress)
+        self._invalidate()
+        return report
+
+    def ensure_ingested(self) -> IngestReport | None:
+        """Ingest the corpus folder when the index is empty (first start)."""
+        return self.ingest(progress=True) if self.store.collection.count() == 0 else None
+
+    def add_document(self, filename: str, data: bytes) -> IngestReport:
+        """Save an uploaded article into the corpus folder and index it at once."""
+        name = Path(filename).name
+        if not _SAFE_NAME.match(name) or Path(name).suffix.lower() not in ARTICLE_SUFFIXES:
+            raise ArticleError("file name must be letters, digits, '_', '-', '.' and end in .txt or .md")
+        if len(data) > self.settings.max_upload_bytes:
+            raise ArticleError(f"file is larger than {self.settings.max_upload_bytes} bytes")
+        target = self.settings.corpus_dir / name
+        parse(target, data)  # refuse before anything is written
+        self.settings.corpus_dir.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{name}.part")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+        report = self.ingest([target])
+        if report.skipped:
+            target.unlink(missing_ok=True)
+            raise ArticleError(report.skipped[0][1])
+        return report
+
+    def delete_document(self, doc_id: str) -> None:
+        """Remove an article from the index and from the corpus folder."""
+        doc = self._doc_info(doc_id)
+        with self.store.write_lock():
+            self.store.delete(doc_id)
+            path = self.store_path(doc_id)
+            if path and path.is_relative_to(self.settings.corpus_dir.resolve()):
+                path.unlink(missing_ok=True)
+        self._invalidate()
+        del doc
+
+    # --- reading -------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        with self._snapshot_lock:
+            if self._snapshot is None:
+                passages = self.store.passages()
+                retriever = HybridRetriever(passages, self._dense)
+                self._snapshot = Snapshot(passages, retriever, _idf(passages))
+            return self._snapshot
+
+    def _invalidate(self) -> None:
+        with self._snapshot_lock:
+            self._snapshot = None
+
+    def _dense(self, question: str, k: int) -> list[tuple[str, float]]:
+        return self.store.query(self.embedder.get_query_embedding(question), k)
+
+    def check_question(self, question: str) -> str:
+        question = (question or "").strip()
+        if not question:
+            raise QuestionError("question is empty")
+        if len(question) > self.settings.max_question_chars:
+            raise QuestionError(f"question is longer than {self.settings.max_question_chars} characters")
+        return question
+
+    def retrieve(self, question: str, top_k: int | None = None) -> list[Hit]:
+        return self.snapshot().retriever.retrieve(question, top_k or self.settings.top_k)
+
+    def ask(self, question: str, top_k: int | None = None, history: list[dict[str, str]] | None = None) -> Answer:
+        question = self.check_question(question)
+        query = contextualize(question, history)
+        snap = self.snapshot()
+        hits = snap.retriever.retrieve(query, top_k or self.settings.top_k)
+        result = answer(query, hits, snap.idf)
+        return result.model_copy(update={"question": question})
+
+    def documents(self) -> list[DocumentInfo]:
+        counts = Counter(p.doc_id for p in self.snapshot().passages)
+        firsts = {p.doc_id: p for p in reversed(self.snapshot().passages)}
+        return [DocumentInfo(**{**p.meta, "title": p.meta.get("title") or d, "outlet": p.meta.get("outlet") or
+                                "unknown"}, passages=counts[d]) for d, p in sorted(firsts.items())]
+
+    def _doc_info(self, doc_id: str) -> DocumentInfo:
+        for doc in self.documents():
+            if doc.doc_id == doc_id:
+                return doc
+        raise NotFound(doc_id)
+
+    def store_path(self, doc_id: str) -> Path | None:
+        state = self.store.doc_states().get(doc_id)
+        return Path(state.path) if state and state.path else None
+
+    def document(self, doc_id: str) -> Document:
+        info = self._doc_info(doc_id)
+        path = self.store_path(doc_id)
+        try:
+            text = parse(path).raw_text if path else ""
+        except ArticleError:
+            text = ""
+        return Document(**info.model_dump(), text=text)
+
+    def health(self) -> dict:
+        snap = self.snapshot()
+        return {"status": "ok", "articles": len({p.doc_id for p in snap.passages}), "passages": len(snap.passages),
+                "embed_model": self.settings.embed_model, "store": self.store.mode}
+
+
+def _idf(passages: list[StoredPassage]) -> dict[str, float]:
+    df: Counter[str] = Counter()
+    for p in passages:
+        df.update({stem(t) for t in tokens(p.text)})
+    n = len(passages) or 1
+    return {t: math.log(1 + n / c) for t, c in df.items()}

@@ -1,0 +1,38 @@
+"""One typed settings object for the whole product (env prefix ``RAG_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """Built once (CLI, server, tests) and passed down explicitly."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+
+    corpus_dir: Path = Field(Path("seeds"), description="Folder of articles (.txt/.md).")
+    data_dir: Path = Field(Path(".rag"), description="Where the embedded Chroma index lives.")
+    embed_model: str = Field(DEFAULT_MODEL, description="sentence-transformers model name or path.")
+    embed_batch_size: int = Field(32, ge=1)
+    device: str | None = Field(None, description="torch device for embeddings; auto when unset.")
+    chroma_url: str | None = Field(None, description="Chroma server URL; embedded store when unset.")
+    collection: str = Field("articles", description="Chroma collection name.")
+    top_k: int = Field(5, ge=1, le=50, description="Citations returned per answer.")
+    chunk_chars: int = Field(400, ge=80, le=2000, description="Largest passage, in characters.")
+    max_question_chars: int = Field(2000, ge=10)
+    max_upload_bytes: int = Field(2_000_000, ge=1)
+    api_key: str | None = Field(None, description="Bearer key required on write routes when set.")
+    api_key_reads: bool = Field(False, description="Require the key on read routes too.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    def resolved(self) -> "Settings":
+        """Absolute paths, so that later chdir calls cannot move the data."""
+        return self.model_copy(
+            update={"corpus_dir": self.corpus_dir.resolve(), "data_dir": self.data_dir.resolve()}
+        )
