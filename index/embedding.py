@@ -37,3 +37,10 @@ def load_embedder(model: str, batch_size: int = 32, device: str | None = None) -
 
     return HuggingFaceEmbedding(model_name=path, embed_batch_size=batch_size, device=device,
                                 normalize=True, show_progress_bar=False)
+
+
+def model_words(embedder: object) -> set[str]:
+    """Whole words the model's tokenizer knows: a dictionary for telling typos from rare words."""
+    tokenizer = getattr(getattr(embedder, "_model", None), "tokenizer", None)
+    vocab = tokenizer.get_vocab() if tokenizer is not None else {}
+    return {w for w in vocab if w.isalpha()}

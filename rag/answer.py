@@ -2,38 +2,42 @@
 
 from __future__ import annotations
 
-import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from rag.abstention import Abstainer
 from rag.models import Answer, Citation
 from rag.retrieve import Hit
 from rag.text import content_words, normalize, sentence_spans, stem, tokens
 
 ABSTAIN_TEXT = "The articles don't say. I found nothing in the indexed articles that answers: {question}"
 
+# Similarity of each sentence to the question (cosine), computed by the embedding model.
+SentenceSimilarity = Callable[[str, list[str]], list[float]]
+
 _WEEKDAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
 _MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
 _NUMBER_WORDS = ("one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|"
                  "fifty|hundred|hundreds|thousand|thousands|million|millions|billion|dozen|dozens")
 
-# Question cue -> pattern an answering sentence must contain (beyond the question's own words).
+# (answer type, question cue, pattern an answering sentence contains beyond the question's own words)
 _TYPES: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
     ("duration", re.compile(r"\bhow long\b", re.I),
      re.compile(rf"\b(?:\d+|{_NUMBER_WORDS})[- ](?:second|minute|hour|day|week|month|year)s?\b", re.I)),
     ("number", re.compile(r"\bhow (?:many|much)\b|\bnumber of\b|\bwhat (?:percentage|share|proportion)\b", re.I),
      re.compile(rf"\b(?:\d[\d,.]*|{_NUMBER_WORDS})\b", re.I)),
-    ("date", re.compile(rf"\bwhen\b|\bwhat (?:day|date|year|month|time)\b|\bwhich (?:day|date|year|month)\b|"
-                        rf"\bday of the week\b|\bweekday\b|\bwhat exact date\b", re.I),
+    ("date", re.compile(r"\bwhen\b|\b(?:what|which) (?:exact )?(?:day|date|year|month|time|weekday)\b|"
+                        r"\bday of the week\b|\bweekday\b", re.I),
      re.compile(rf"\b(?:{_WEEKDAYS}|{_MONTHS}|(?:19|20)\d\d|yesterday|today|tomorrow|last (?:week|month|year))\b",
                 re.I)),
     ("reason", re.compile(r"\bwhy\b|\bwhat (?:reason|caused)\b", re.I),
      re.compile(r"\b(?:because|due to|as a result|for alleged|over|amid|after|since|so that|in order to)\b", re.I)),
-    ("name", re.compile(r"\bwho(?:m|se)?\b|\bwhich (?:[a-z-]+ ){0,2}(?:country|countries|agency|agencies|party|"
-                        r"outlet|publication|broadcaster|newspaper|channel|group|organi[sz]ation|company|city|official|"
-                        r"minister|person|leader|nation|state|network|station|wire)\b|\bwhat (?:is|was) the name\b|"
-                        r"\bname of\b", re.I),
-     re.compile(r"\b[A-Z][\w'-]*(?:\s+(?:of\s+)?[A-Z][\w'-]*)*\b")),
+    ("name", re.compile(r"\bwho(?:m|se)?\b|\b(?:which|what) (?:[a-z'-]+ ){0,2}(?:country|countries|agency|agencies|"
+                        r"party|outlet|publication|broadcaster|newspaper|channel|group|organi[sz]ation|company|city|"
+                        r"official|minister|person|leader|nation|state|network|station|wire|broadcaster|capital|"
+                        r"rank|title|post)\b|\bwhat (?:is|was) the name\b|\bname of\b", re.I),
+     re.compile(r"\b[A-Z][\w'-]*(?:\s+(?:of\s+|for\s+|and\s+)?[A-Z][\w'-]*)*\b")),
 ]
 
 
@@ -44,7 +48,7 @@ def answer_type(question: str) -> str | None:
     return None
 
 
-def _type_evidence(kind: str | None, sentence: str, question_stems: set[str]) -> float:
+def type_evidence(kind: str | None, sentence: str, question_stems: set[str]) -> float:
     """1.0 when the sentence holds an answer of the expected type not already in the question."""
     if kind is None:
         return 0.5
@@ -63,18 +67,24 @@ class Candidate:
     start: int  # offsets into the article's raw text
     end: int
     text: str
-    coverage: float
+    fused: float  # the passage's fused retrieval score, relative to the best passage
+    similarity: float  # sentence-question cosine
+    coverage: float  # idf-weighted share of the question's content words in the sentence
     type_match: float
-    score: float
+    novelty: float  # share of the sentence's content words the question does not contain
+    statement: float  # 1 for a full sentence, 0 for a headline, caption or byline fragment
+    score: float = 0.0
 
 
-def _idf_weights(words: list[str], idf: dict[str, float]) -> dict[str, float]:
-    return {stem(w): idf.get(stem(w), 1.0) for w in words}
+# Sentence ranking weights (see README "Answer quality" for how they were chosen).
+WEIGHTS = {"fused": 0.25, "similarity": 0.45, "coverage": 0.3, "type_match": 0.25, "statement": 0.1}
+_STATEMENT = re.compile(r"[.!?][\"'”’)]*$")
 
 
-def candidates(question: str, hits: list[Hit], idf: dict[str, float]) -> list[Candidate]:
+def candidates(question: str, hits: list[Hit], idf: dict[str, float],
+               similarity: SentenceSimilarity | None = None) -> list[Candidate]:
     """Every sentence of the retrieved passages, scored as an answer to ``question``."""
-    weights = _idf_weights(content_words(question), idf)
+    weights = {stem(w): idf.get(stem(w), 1.0) for w in content_words(question)}
     total = sum(weights.values()) or 1.0
     kind = answer_type(question)
     top = hits[0].score if hits else 1.0
@@ -83,12 +93,18 @@ def candidates(question: str, hits: list[Hit], idf: dict[str, float]) -> list[Ca
         text = hit.passage.text
         for s, e in sentence_spans(text):
             sentence = text[s:e]
-            stems = {stem(t) for t in tokens(sentence)}
-            coverage = sum(w for st, w in weights.items() if st in stems) / total
-            type_match = _type_evidence(kind, normalize(sentence), set(weights))
-            score = 0.45 * hit.score / top + 0.35 * coverage + 0.2 * type_match - 0.02 * rank
-            out.append(Candidate(rank, hit.passage.start + s, hit.passage.start + e, sentence,
-                                 coverage, type_match, score))
+            words = {stem(t) for t in content_words(sentence)}
+            coverage = sum(w for st, w in weights.items() if st in words) / total
+            novelty = len(words - set(weights)) / (len(words) or 1)
+            statement = float(bool(_STATEMENT.search(sentence)) and len(words) >= 4)
+            out.append(Candidate(rank, hit.passage.start + s, hit.passage.start + e, sentence, hit.score / top,
+                                 0.0, coverage, type_evidence(kind, normalize(sentence), set(weights)), novelty,
+                                 statement))
+    if similarity and out:
+        for c, sim in zip(out, similarity(question, [c.text for c in out])):
+            c.similarity = sim
+    for c in out:
+        c.score = sum(w * getattr(c, name) for name, w in WEIGHTS.items())
     out.sort(key=lambda c: c.score, reverse=True)
     return out
 
@@ -100,25 +116,25 @@ def _citation(hit: Hit) -> Citation:
                     score=round(hit.score, 6), also_in=[d.doc_id for d in hit.duplicates])
 
 
-def confidence(best: Candidate, hits: list[Hit]) -> float:
-    """Probability-like score from the answer's evidence (see rag.calibrate for the fit)."""
-    dense = max(h.dense for h in hits)
-    z = -6.0 + 6.0 * dense + 3.0 * best.coverage + 1.5 * best.type_match
-    return 1.0 / (1.0 + math.exp(-z))
+def features(best: Candidate, hits: list[Hit]) -> dict[str, float]:
+    """Evidence that the best sentence answers the question (input to the abstention model)."""
+    return {"dense": max(h.dense for h in hits), "similarity": best.similarity, "coverage": best.coverage,
+            "type_match": best.type_match, "novelty": best.novelty, "score": best.score}
 
 
-def answer(question: str, hits: list[Hit], idf: dict[str, float], threshold: float = 0.5) -> Answer:
+def answer(question: str, hits: list[Hit], idf: dict[str, float], similarity: SentenceSimilarity | None = None,
+           abstainer: Abstainer | None = None) -> Answer:
     """Answer from the hits, or abstain when the evidence is too weak."""
-    ranked = candidates(question, hits, idf)
+    ranked = candidates(question, hits, idf, similarity)
+    abstain = Answer(question=question, answer=ABSTAIN_TEXT.format(question=question), abstained=True,
+                     confidence=0.0)
     if not ranked:
-        return Answer(question=question, answer=ABSTAIN_TEXT.format(question=question), abstained=True,
-                      confidence=0.0, citations=[])
+        return abstain
     best = ranked[0]
-    conf = confidence(best, hits)
+    conf = (abstainer or Abstainer.default()).probability(features(best, hits))
     first = hits[best.hit_rank]
     citations = [_citation(first)] + [_citation(h) for i, h in enumerate(hits) if i != best.hit_rank]
-    if conf < threshold:
-        return Answer(question=question, answer=ABSTAIN_TEXT.format(question=question), abstained=True,
-                      confidence=round(conf, 4), citations=citations)
+    if conf < (abstainer or Abstainer.default()).threshold:
+        return abstain.model_copy(update={"confidence": round(conf, 4), "citations": citations})
     return Answer(question=question, answer=best.text, abstained=False, confidence=round(conf, 4),
                   citations=citations)

@@ -4,14 +4,16 @@ with near-duplicate passages (republished wire copy) folded into one hit."""
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from index.store import StoredPassage
-from rag.text import STOPWORDS, content_words, stem, tokens
+from rag.text import STOPWORDS, content_words, normalize, stem, tokens
 
 RRF_K = 60.0
 DUPLICATE_JACCARD = 0.7
+_WORD = re.compile(r"[A-Za-z]+")
 
 
 @dataclass
@@ -27,9 +29,10 @@ class LexicalIndex:
     """BM25 over the passages (llama-index's BM25Retriever, stemmed, stopwords removed),
     plus the corpus vocabulary for typo-tolerant query terms."""
 
-    def __init__(self, passages: list[StoredPassage]) -> None:
+    def __init__(self, passages: list[StoredPassage], dictionary: Callable[[], set[str]] = set) -> None:
         self.vocabulary = sorted({t for p in passages for t in tokens(p.text) if len(t) > 3})
         self._known = set(self.vocabulary)
+        self._dictionary = dictionary
         self._bm25 = None
         if passages:
             import Stemmer
@@ -41,14 +44,15 @@ class LexicalIndex:
                                        similarity_top_k=min(len(nodes), 50))
 
     def correct(self, question: str) -> str:
-        """Replace words the corpus never uses by their closest corpus word (typos)."""
-        out = []
-        for word in tokens(question):
-            if len(word) > 3 and word not in STOPWORDS and word not in self._known:
-                close = difflib.get_close_matches(word, self.vocabulary, n=1, cutoff=0.8)
-                word = close[0] if close else word
-            out.append(word)
-        return " ".join(out)
+        """Replace unknown words (neither in the corpus nor the dictionary) by their closest corpus word."""
+        def fix(m: re.Match[str]) -> str:
+            word = m.group(0).lower()
+            if len(word) <= 3 or word in STOPWORDS or word in self._known or word in self._dictionary():
+                return m.group(0)
+            close = difflib.get_close_matches(word, self.vocabulary, n=1, cutoff=0.8)
+            return close[0] if close else m.group(0)
+
+        return _WORD.sub(fix, normalize(question))
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         if self._bm25 is None or not content_words(query):
@@ -78,9 +82,10 @@ class HybridRetriever:
     """Dense + lexical retrieval over one consistent snapshot of the passages."""
 
     def __init__(self, passages: list[StoredPassage], dense: Callable[[str, int], list[tuple[str, float]]],
-                 depth: int = 30, dense_weight: float = 1.0, lexical_weight: float = 1.0) -> None:
+                 dictionary: Callable[[], set[str]] = set, depth: int = 30, dense_weight: float = 1.0,
+                 lexical_weight: float = 1.0) -> None:
         self.by_id = {p.passage_id: p for p in passages}
-        self.lexical = LexicalIndex(passages)
+        self.lexical = LexicalIndex(passages, dictionary)
         self._dense = dense
         self.depth = depth
         self.weights = [dense_weight, lexical_weight]
@@ -91,7 +96,7 @@ class HybridRetriever:
         depth = max(self.depth, k)
         # Records written after this snapshot was taken are ignored until it is rebuilt.
         dense = [(pid, s) for pid, s in self._dense(question, depth) if pid in self.by_id]
-        lexical = self.lexical.search(self.lexical.correct(question), depth)
+        lexical = self.lexical.search(question, depth)
         fused = _rrf([[pid for pid, _ in dense], [pid for pid, _ in lexical]], self.weights)
         dense_of, lexical_of = dict(dense), dict(lexical)
         hits: list[Hit] = []

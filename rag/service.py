@@ -6,9 +6,10 @@ import math
 import re
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from index.article import ARTICLE_SUFFIXES, ArticleError, parse
 from index.ingest import IngestReport, ingest
@@ -19,6 +20,9 @@ from rag.retrieve import Hit, HybridRetriever
 from rag.settings import Settings
 from rag.text import content_words, stem, tokens
 
+if TYPE_CHECKING:
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+
 
 class QuestionError(ValueError):
     """The question cannot be asked as given; the message says why."""
@@ -28,6 +32,7 @@ class NotFound(KeyError):
     """No indexed article has that id."""
 
 
+ANSWER_POOL = 12  # passages whose sentences compete to be the answer; the best top_k are cited
 _SAFE_NAME = re.compile(r"^[\w][\w.-]{0,150}$")
 _FOLLOW_UP = re.compile(r"^\s*(?:and|but|also|so|what about|how about)\b|\b(?:it|its|they|them|their|that|this|"
                         r"those|these|he|she|him|her|there)\b", re.I)
@@ -40,6 +45,7 @@ class Snapshot:
     passages: list[StoredPassage]
     retriever: HybridRetriever
     idf: dict[str, float]
+    sentence_vectors: dict[str, list[float]] = field(default_factory=dict)  # filled lazily, per snapshot
 
 
 def contextualize(question: str, history: list[dict[str, str]] | None) -> str:
@@ -53,17 +59,24 @@ def contextualize(question: str, history: list[dict[str, str]] | None) -> str:
 class RagService:
     """Holds the settings, the embedding model and the store; loads each once, lazily."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, embedder: "BaseEmbedding | None" = None) -> None:
+        """``embedder`` lets several services (tests, benchmarks) share one loaded model."""
         self.settings = settings
+        self._embedder = embedder
         self._snapshot: Snapshot | None = None
         self._snapshot_lock = threading.Lock()
+        self._model_lock = threading.Lock()
+        self._words: set[str] | None = None
 
-    @cached_property
-    def embedder(self):
-        from index.embedding import load_embedder
+    @property
+    def embedder(self) -> "BaseEmbedding":
+        with self._model_lock:
+            if self._embedder is None:
+                from index.embedding import load_embedder
 
-        s = self.settings
-        return load_embedder(s.embed_model, s.embed_batch_size, s.device)
+                s = self.settings
+                self._embedder = load_embedder(s.embed_model, s.embed_batch_size, s.device)
+            return self._embedder
 
     def embed_texts(self, texts: list[str]) -> list[list[float]]:
         """Embed passages in batches (loads the model on first use only)."""
@@ -107,14 +120,13 @@ class RagService:
 
     def delete_document(self, doc_id: str) -> None:
         """Remove an article from the index and from the corpus folder."""
-        doc = self._doc_info(doc_id)
+        self._doc_info(doc_id)  # NotFound for an unknown id
         with self.store.write_lock():
             self.store.delete(doc_id)
             path = self.store_path(doc_id)
             if path and path.is_relative_to(self.settings.corpus_dir.resolve()):
                 path.unlink(missing_ok=True)
         self._invalidate()
-        del doc
 
     # --- reading -------------------------------------------------------------
 
@@ -122,7 +134,7 @@ class RagService:
         with self._snapshot_lock:
             if self._snapshot is None:
                 passages = self.store.passages()
-                retriever = HybridRetriever(passages, self._dense)
+                retriever = HybridRetriever(passages, self._dense, self._dictionary)
                 self._snapshot = Snapshot(passages, retriever, _idf(passages))
             return self._snapshot
 
@@ -130,8 +142,24 @@ class RagService:
         with self._snapshot_lock:
             self._snapshot = None
 
+    def _dictionary(self) -> set[str]:
+        from index.embedding import model_words
+
+        if self._words is None:
+            self._words = model_words(self.embedder)
+        return self._words
+
     def _dense(self, question: str, k: int) -> list[tuple[str, float]]:
         return self.store.query(self.embedder.get_query_embedding(question), k)
+
+    def _similarity(self, question: str, sentences: list[str]) -> list[float]:
+        """Cosine of each sentence to the question; sentence vectors are cached per snapshot."""
+        cache = self.snapshot().sentence_vectors
+        missing = list(dict.fromkeys(s for s in sentences if s not in cache))
+        if missing:
+            cache.update(zip(missing, self.embedder.get_text_embedding_batch(missing)))
+        q = self.embedder.get_query_embedding(question)
+        return [sum(a * b for a, b in zip(q, cache[s])) for s in sentences]
 
     def check_question(self, question: str) -> str:
         question = (question or "").strip()
@@ -146,11 +174,12 @@ class RagService:
 
     def ask(self, question: str, top_k: int | None = None, history: list[dict[str, str]] | None = None) -> Answer:
         question = self.check_question(question)
-        query = contextualize(question, history)
         snap = self.snapshot()
-        hits = snap.retriever.retrieve(query, top_k or self.settings.top_k)
-        result = answer(query, hits, snap.idf)
-        return result.model_copy(update={"question": question})
+        query = snap.retriever.lexical.correct(contextualize(question, history))
+        top_k = top_k or self.settings.top_k
+        hits = snap.retriever.retrieve(query, max(top_k, ANSWER_POOL))
+        result = answer(query, hits, snap.idf, self._similarity)
+        return result.model_copy(update={"question": question, "citations": result.citations[:top_k]})
 
     def documents(self) -> list[DocumentInfo]:
         counts = Counter(p.doc_id for p in self.snapshot().passages)
