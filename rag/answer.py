@@ -33,7 +33,7 @@ _TYPES: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
                 re.I)),
     ("reason", re.compile(r"\bwhy\b|\bwhat (?:reason|caused)\b", re.I),
      re.compile(r"\b(?:because|due to|as a result|for alleged|over|amid|after|since|so that|in order to)\b", re.I)),
-    ("name", re.compile(r"\bwho(?:m|se)?\b|\b(?:which|what) (?:[a-z'-]+ ){0,2}(?:country|countries|agency|agencies|"
+    ("name", re.compile(r"\bwho(?:m|se)?\b|\bwhere\b|\b(?:which|what) (?:[a-z'-]+ ){0,2}(?:country|countries|agency|agencies|"
                         r"party|outlet|publication|broadcaster|newspaper|channel|group|organi[sz]ation|company|city|"
                         r"official|minister|person|leader|nation|state|network|station|wire|broadcaster|capital|"
                         r"rank|title|post)\b|\bwhat (?:is|was) the name\b|\bname of\b", re.I),
@@ -77,7 +77,7 @@ class Candidate:
 
 
 # Sentence ranking weights (see README "Answer quality" for how they were chosen).
-WEIGHTS = {"fused": 0.25, "similarity": 0.45, "coverage": 0.3, "type_match": 0.25, "statement": 0.1}
+WEIGHTS = {"fused": 0.25, "similarity": 0.45, "coverage": 0.3, "type_match": 0.25, "statement": 0.2}
 _STATEMENT = re.compile(r"[.!?][\"'”’)]*$")
 
 

@@ -16,7 +16,7 @@ from rag.evaluate import load_testset, matches
 from rag.service import ANSWER_POOL, RagService
 from rag.settings import Settings
 
-FEATURES = ("dense", "similarity", "coverage", "type_match", "novelty")
+FEATURES = ("dense", "coverage")
 
 
 def fit(xs: list[list[float]], ys: list[int], l2: float = 0.02, steps: int = 3000, lr: float = 0.5

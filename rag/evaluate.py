@@ -25,6 +25,8 @@ _REQUIRED = {"id": str, "question": str, "answers": list, "sources": list, "answ
 class TestSetError(ValueError):
     """A test-set line is malformed; the message names the line."""
 
+    __test__ = False  # not a pytest test class
+
 
 @dataclass(frozen=True)
 class Row:
@@ -138,7 +140,10 @@ def parse_bounds(items: list[str]) -> dict[str, float]:
         name, sep, value = item.partition("=")
         if not sep or name not in METRICS:
             raise TestSetError(f"--min {item!r}: expected METRIC=VALUE with METRIC one of {', '.join(METRICS)}")
-        bounds[name] = float(value)
+        try:
+            bounds[name] = float(value)
+        except ValueError:
+            raise TestSetError(f"--min {item!r}: VALUE must be a number") from None
     return bounds
 
 

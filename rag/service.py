@@ -175,10 +175,11 @@ class RagService:
     def ask(self, question: str, top_k: int | None = None, history: list[dict[str, str]] | None = None) -> Answer:
         question = self.check_question(question)
         snap = self.snapshot()
-        query = snap.retriever.lexical.correct(contextualize(question, history))
+        correct = snap.retriever.lexical.correct
         top_k = top_k or self.settings.top_k
-        hits = snap.retriever.retrieve(query, max(top_k, ANSWER_POOL))
-        result = answer(query, hits, snap.idf, self._similarity)
+        # A follow-up retrieves with the conversation's context but is answered as asked.
+        hits = snap.retriever.retrieve(correct(contextualize(question, history)), max(top_k, ANSWER_POOL))
+        result = answer(correct(question), hits, snap.idf, self._similarity)
         return result.model_copy(update={"question": question, "citations": result.citations[:top_k]})
 
     def documents(self) -> list[DocumentInfo]:

@@ -1,0 +1,63 @@
+"""Ingestion against the real model and a real embedded Chroma."""
+
+from __future__ import annotations
+
+import shutil
+
+from tests.conftest import SEEDS
+
+NEW_ARTICLE = ("# Lighthouse keepers strike\n\nBy Test Wire\n\nMarch 3, 2024\n\n"
+               "The lighthouse keepers of Port Vellum walked out on Wednesday over unpaid overtime.\n"
+               "Their union said 42 keepers joined the strike.\n")
+
+
+def test_ingest_then_reingest_embeds_nothing(service) -> None:
+    first = service.ingest()
+    assert sorted(first.added) == sorted(p.stem for p in SEEDS.glob("*.txt"))
+    assert first.passages_embedded > 50
+    again = service.ingest()
+    assert again.passages_embedded == 0 and len(again.unchanged) == 5 and not again.changed
+    docs = service.documents()
+    assert len(docs) == 5 and all(d.passages > 5 for d in docs)
+
+
+def test_modified_deleted_duplicate_and_broken_files(service) -> None:
+    corpus = service.settings.corpus_dir
+    service.ingest()
+    (corpus / "zz_new.md").write_text(NEW_ARTICLE, encoding="utf-8")
+    shutil.copy(corpus / "000_7461797e538ad034.txt", corpus / "copy_of_000.txt")
+    (corpus / "broken.txt").write_bytes(b"\x00\x01\x02binary")
+    report = service.ingest()
+    assert report.added == ["zz_new"]
+    reasons = dict(report.skipped)
+    assert "duplicate of 000_7461797e538ad034" in reasons[str(corpus / "copy_of_000.txt")]
+    assert "binary" in reasons[str(corpus / "broken.txt")]
+    assert report.passages_embedded == len([p for p in service.snapshot().passages if p.doc_id == "zz_new"])
+    assert "Port Vellum" in service.ask("Where did the lighthouse keepers strike?").answer
+
+    (corpus / "zz_new.md").write_text(NEW_ARTICLE.replace("42 keepers", "57 keepers"), encoding="utf-8")
+    report = service.ingest()
+    assert report.updated == ["zz_new"] and len(report.unchanged) == 5
+    texts = [p.text for p in service.snapshot().passages if p.doc_id == "zz_new"]
+    assert any("57 keepers" in t for t in texts) and not any("42 keepers" in t for t in texts)
+
+    (corpus / "zz_new.md").unlink()
+    report = service.ingest()
+    assert report.removed == ["zz_new"]
+    assert {d.doc_id for d in service.documents()} == {p.stem for p in SEEDS.glob("*.txt")}
+
+
+def test_interrupted_write_is_redone(service) -> None:
+    service.ingest()
+    victim = next(p for p in service.store.passages() if p.doc_id == "002_996cae21006e1810")
+    service.store.collection.delete(ids=[victim.passage_id])  # as if killed half-way through a write
+    report = service.ingest()
+    assert report.updated == ["002_996cae21006e1810"]
+    assert victim.passage_id in {p.passage_id for p in service.store.passages()}
+
+
+def test_explicit_file_ingest_keeps_the_rest(service) -> None:
+    service.ingest()
+    report = service.ingest([service.settings.corpus_dir / "000_7461797e538ad034.txt"])
+    assert report.unchanged == ["000_7461797e538ad034"] and not report.removed
+    assert len(service.documents()) == 5
