@@ -56,13 +56,12 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from rag.settings import Settings
     from ui.api import create_app
+    from ui.server import serve
 
     settings = Settings(host=args.host or Settings().host, port=args.port or Settings().port).resolved()
-    uvicorn.run(create_app(settings, ingest_if_empty=True), host=settings.host, port=settings.port)
+    serve(create_app(settings, ingest_if_empty=True), settings.host, settings.port)
     return 0
 
 

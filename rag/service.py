@@ -122,8 +122,8 @@ class RagService:
         """Remove an article from the index and from the corpus folder."""
         self._doc_info(doc_id)  # NotFound for an unknown id
         with self.store.write_lock():
-            self.store.delete(doc_id)
             path = self.store_path(doc_id)
+            self.store.delete(doc_id)
             if path and path.is_relative_to(self.settings.corpus_dir.resolve()):
                 path.unlink(missing_ok=True)
         self._invalidate()

@@ -1,0 +1,197 @@
+"""HTTP API over :class:`rag.service.RagService`, with the Gradio chat mounted at ``/``.
+
+Each route is a thin shell: pydantic in, one service call, pydantic out. The route
+docstrings are the OpenAPI text (see ``/docs``).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from contextlib import asynccontextmanager
+from typing import Literal
+
+import gradio as gr
+from fastapi import Depends, FastAPI, HTTPException, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from index.article import ArticleError
+from rag.models import Answer, Document, DocumentInfo
+from rag.service import NotFound, QuestionError, RagService
+from rag.settings import Settings
+from ui.chat import CSS, build_chat, word_chunks
+
+MULTIPART_SLACK = 64 * 1024  # room for multipart headers around the file itself
+
+
+class Turn(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=20_000)
+
+
+class AskRequest(BaseModel):
+    question: str = Field(description="Non-empty, at most RAG_MAX_QUESTION_CHARS characters.")
+    top_k: int | None = Field(None, ge=1, le=50, description="Citations to return (default RAG_TOP_K).")
+    history: list[Turn] = Field(default_factory=list, max_length=100,
+                                description="Earlier turns, oldest first; follow-up questions lean on them.")
+
+
+class IngestSummary(BaseModel):
+    added: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    skipped: list[tuple[str, str]]
+    passages_embedded: int
+    summary: str
+    documents: list[DocumentInfo] = Field(description="The corpus after the change.")
+
+
+class Deleted(BaseModel):
+    deleted: str
+    documents: list[DocumentInfo] = Field(description="The corpus after the change.")
+
+
+class Health(BaseModel):
+    status: str
+    articles: int
+    passages: int
+    embed_model: str
+    store: str
+
+
+class UploadLimit:
+    """Refuse an upload whose declared size is over the limit before its body is read (413)."""
+
+    def __init__(self, app, path: str, limit: int) -> None:
+        self.app, self.path, self.limit = app, path, limit + MULTIPART_SLACK
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == self.path:
+            length = dict(scope["headers"]).get(b"content-length", b"0")
+            if length.isdigit() and int(length) > self.limit:
+                return await JSONResponse({"detail": "upload is too large"}, 413)(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings, ingest_if_empty: bool = False, service: RagService | None = None) -> FastAPI:
+    """The API routes, then the chat UI at ``/``.
+
+    ``settings`` govern the HTTP layer (keys, upload limit); a given ``service`` (tests
+    share one loaded model) keeps its own settings for everything else.
+    """
+    svc = service or RagService(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        if ingest_if_empty:
+            await run_in_threadpool(svc.ensure_ingested)
+        yield
+
+    app = FastAPI(title="News Q&A", version="0.1.0", lifespan=lifespan,
+                  description="Extractive answers over a folder of news articles, with exact citations.")
+    app.add_middleware(UploadLimit, path="/api/documents", limit=settings.max_upload_bytes)
+    bearer = HTTPBearer(auto_error=False, description="RAG_API_KEY, when set")
+
+    def check_key(creds: HTTPAuthorizationCredentials | None) -> None:
+        if settings.api_key and not (creds and secrets.compare_digest(creds.credentials.encode(),
+                                                                      settings.api_key.encode())):
+            raise HTTPException(401, "missing or wrong bearer key", headers={"WWW-Authenticate": "Bearer"})
+
+    def writer(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        check_key(creds)
+
+    def reader(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        if settings.api_key_reads:
+            check_key(creds)
+
+    @app.exception_handler(QuestionError)
+    async def _bad_question(_request: Request, exc: QuestionError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, 422)
+
+    @app.exception_handler(ArticleError)
+    async def _bad_article(_request: Request, exc: ArticleError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, 422)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_request: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": f"no article with id {exc.args[0]!r}"}, 404)
+
+    @app.post("/api/ask", response_model=Answer, dependencies=[Depends(reader)])
+    def ask(req: AskRequest) -> Answer:
+        """Answer a question from the indexed articles. The answer is quoted from an article and
+        every citation's `quote` equals the article text `[start:end]`; when the articles do not
+        answer, `abstained` is true. 422 for an empty or over-long question."""
+        return svc.ask(req.question, req.top_k, [t.model_dump() for t in req.history])
+
+    @app.post("/api/ask/stream", dependencies=[Depends(reader)],
+              responses={200: {"content": {"application/x-ndjson": {}}}})
+    def ask_stream(req: AskRequest) -> StreamingResponse:
+        """Like `/api/ask`, as NDJSON: `{"type": "delta", "text": ...}` lines as the answer text is
+        produced, then one `{"type": "answer", ...}` line with the full answer and its citations."""
+        svc.check_question(req.question)  # a bad question is a 422, not a broken stream
+
+        def lines() -> Iterator[str]:
+            result = svc.ask(req.question, req.top_k, [t.model_dump() for t in req.history])
+            for chunk in word_chunks(result.answer):
+                yield json.dumps({"type": "delta", "text": chunk}) + "\n"
+            yield json.dumps({"type": "answer", **result.model_dump()}) + "\n"
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+    @app.get("/api/documents", response_model=list[DocumentInfo], dependencies=[Depends(reader)])
+    def documents() -> list[DocumentInfo]:
+        """The indexed articles: id, title, outlet, date, url and passage count."""
+        return svc.documents()
+
+    @app.get("/api/documents/{doc_id}", response_model=Document, dependencies=[Depends(reader)],
+             responses={404: {"description": "No article with that id."}})
+    def document(doc_id: str) -> Document:
+        """One article's metadata and full raw text (citation offsets index `text`)."""
+        return svc.document(doc_id)
+
+    @app.post("/api/documents", response_model=IngestSummary, dependencies=[Depends(writer)],
+              responses={401: {"description": "Missing or wrong bearer key."},
+                         413: {"description": "File over RAG_MAX_UPLOAD_BYTES."},
+                         422: {"description": "Bad file name, type or content."}})
+    def upload(file: UploadFile) -> IngestSummary:
+        """Add one `.txt` or `.md` article to the corpus folder and index it at once; the next
+        question sees it. Needs the bearer key when RAG_API_KEY is set."""
+        data = file.file.read(settings.max_upload_bytes + 1)
+        if len(data) > settings.max_upload_bytes:
+            raise HTTPException(413, f"file is larger than {settings.max_upload_bytes} bytes")
+        report = svc.add_document(file.filename or "", data)
+        return IngestSummary(added=report.added, updated=report.updated, unchanged=report.unchanged,
+                             skipped=report.skipped, passages_embedded=report.passages_embedded,
+                             summary=report.summary(), documents=svc.documents())
+
+    @app.delete("/api/documents/{doc_id}", response_model=Deleted, dependencies=[Depends(writer)],
+                responses={401: {"description": "Missing or wrong bearer key."},
+                           404: {"description": "No article with that id."}})
+    def delete(doc_id: str) -> Deleted:
+        """Remove an article from the index and from the corpus folder. Needs the bearer key when
+        RAG_API_KEY is set."""
+        svc.delete_document(doc_id)
+        return Deleted(deleted=doc_id, documents=svc.documents())
+
+    @app.get("/api/health", response_model=Health)
+    def health() -> Health:
+        """Liveness and index size: article and passage counts, embedding model, store mode.
+        Always open (no key), for load balancers and probes."""
+        return Health(**svc.health())
+
+    blocked = [str(settings.corpus_dir.resolve()), str(settings.data_dir.resolve()),
+               str(svc.settings.corpus_dir.resolve()), str(svc.settings.data_dir.resolve())]
+    auth = None
+    if settings.api_key and settings.api_key_reads:  # the chat reads too: log in with the key as password
+        key = settings.api_key.encode()
+        auth = lambda _user, password: secrets.compare_digest(password.encode(), key)  # noqa: E731
+    gr.mount_gradio_app(app, build_chat(svc, settings), path="/", blocked_paths=blocked, auth=auth,
+                        auth_message="Password: the server's RAG_API_KEY.", css=CSS,
+                        max_file_size=settings.max_upload_bytes, footer_links=["api"])
+    # Gradio's session heartbeats never end by themselves; ui.server.Server calls this on shutdown.
+    app.state.stop_streams = app.routes[-1].app.stop_event.set
+    return app
