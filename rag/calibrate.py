@@ -57,7 +57,7 @@ def collect(service: RagService, testset: Path) -> list[dict]:
     for row in load_testset(testset):
         query = snap.retriever.lexical.correct(row.question)
         hits = snap.retriever.retrieve(query, ANSWER_POOL)
-        ranked = candidates(query, hits, snap.idf, service._similarity)
+        ranked = candidates(query, hits, snap.idf, service.sentence_similarity)
         best = ranked[0] if ranked else None
         correct = bool(best and row.answerable and matches(best.text, row.answers))
         rows.append({"row": row, "features": features(best, hits) if best else {}, "correct": correct})

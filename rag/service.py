@@ -152,7 +152,7 @@ class RagService:
     def _dense(self, question: str, k: int) -> list[tuple[str, float]]:
         return self.store.query(self.embedder.get_query_embedding(question), k)
 
-    def _similarity(self, question: str, sentences: list[str]) -> list[float]:
+    def sentence_similarity(self, question: str, sentences: list[str]) -> list[float]:
         """Cosine of each sentence to the question; sentence vectors are cached per snapshot."""
         cache = self.snapshot().sentence_vectors
         missing = list(dict.fromkeys(s for s in sentences if s not in cache))
@@ -179,7 +179,7 @@ class RagService:
         top_k = top_k or self.settings.top_k
         # A follow-up retrieves with the conversation's context but is answered as asked.
         hits = snap.retriever.retrieve(correct(contextualize(question, history)), max(top_k, ANSWER_POOL))
-        result = answer(correct(question), hits, snap.idf, self._similarity)
+        result = answer(correct(question), hits, snap.idf, self.sentence_similarity)
         return result.model_copy(update={"question": question, "citations": result.citations[:top_k]})
 
     def documents(self) -> list[DocumentInfo]:
