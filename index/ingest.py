@@ -94,6 +94,8 @@ def ingest(paths: Iterable[Path], store: Store, embed: Embed, max_chars: int = 4
             if doc_id not in seen_ids and _gone(state.path, folders):
                 store.delete(doc_id)
                 report.removed.append(doc_id)
+        if report.changed:
+            store.mark_changed()
     return report
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import math
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -80,6 +81,19 @@ class Store:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def generation(self) -> int:
+        """Changes whenever any process wrote to the index (see ``mark_changed``)."""
+        try:
+            return int((self.data_dir / "generation").read_text() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    def mark_changed(self) -> None:
+        """Bump the generation (called under ``write_lock``; written atomically)."""
+        tmp = self.data_dir / "generation.tmp"
+        tmp.write_text(str(max(time.time_ns(), self.generation() + 1)))
+        tmp.replace(self.data_dir / "generation")
 
     def passages(self) -> list[StoredPassage]:
         got = self.collection.get(include=["documents", "metadatas"])

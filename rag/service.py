@@ -42,6 +42,7 @@ _FOLLOW_UP = re.compile(r"^\s*(?:and|but|also|so|what about|how about)\b|\b(?:it
 class Snapshot:
     """The passages as of the last index change, with everything derived from them."""
 
+    generation: int  # the store's generation it was built from
     passages: list[StoredPassage]
     retriever: HybridRetriever
     idf: dict[str, float]
@@ -90,10 +91,8 @@ class RagService:
     # --- writing -------------------------------------------------------------
 
     def ingest(self, paths: list[Path] | None = None, progress: bool = False) -> IngestReport:
-        report = ingest(paths or [self.settings.corpus_dir], self.store, self.embed_texts,
-                        self.settings.chunk_chars, progress=progress)
-        self._invalidate()
-        return report
+        return ingest(paths or [self.settings.corpus_dir], self.store, self.embed_texts,
+                      self.settings.chunk_chars, progress=progress)
 
     def ensure_ingested(self) -> IngestReport | None:
         """Ingest the corpus folder when the index is empty (first start)."""
@@ -126,21 +125,19 @@ class RagService:
             self.store.delete(doc_id)
             if path and path.is_relative_to(self.settings.corpus_dir.resolve()):
                 path.unlink(missing_ok=True)
-        self._invalidate()
+            self.store.mark_changed()
 
     # --- reading -------------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
+        """The passages as last written by any process (writers bump the store's generation)."""
         with self._snapshot_lock:
-            if self._snapshot is None:
+            generation = self.store.generation()
+            if self._snapshot is None or self._snapshot.generation != generation:
                 passages = self.store.passages()
                 retriever = HybridRetriever(passages, self._dense, self._dictionary)
-                self._snapshot = Snapshot(passages, retriever, _idf(passages))
+                self._snapshot = Snapshot(generation, passages, retriever, _idf(passages))
             return self._snapshot
-
-    def _invalidate(self) -> None:
-        with self._snapshot_lock:
-            self._snapshot = None
 
     def _dictionary(self) -> set[str]:
         from index.embedding import model_words

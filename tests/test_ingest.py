@@ -61,3 +61,14 @@ def test_explicit_file_ingest_keeps_the_rest(service) -> None:
     report = service.ingest([service.settings.corpus_dir / "000_7461797e538ad034.txt"])
     assert report.unchanged == ["000_7461797e538ad034"] and not report.removed
     assert len(service.documents()) == 5
+
+
+def test_server_sees_another_process_ingest(service, embedder) -> None:
+    from rag.service import RagService
+
+    service.ingest()
+    assert len(service.documents()) == 5
+    other = RagService(service.settings, embedder=embedder)  # e.g. `rag ingest` run beside `rag serve`
+    (service.settings.corpus_dir / "zz_new.md").write_text(NEW_ARTICLE, encoding="utf-8")
+    other.ingest()
+    assert "zz_new" in {d.doc_id for d in service.documents()}
