@@ -49,7 +49,9 @@ class DocState:
 
 
 def _clean(meta: dict) -> dict[str, str | None]:
-    return {k: (meta.get(k) or None) for k in ("doc_id", "title", "outlet", "date", "url")}
+    """Article metadata as shown to users: None for unknown date/url, fallbacks for title/outlet."""
+    out = {k: (meta.get(k) or None) for k in ("doc_id", "title", "outlet", "date", "url")}
+    return {**out, "title": out["title"] or meta["doc_id"], "outlet": out["outlet"] or "unknown"}
 
 
 class Store:
@@ -102,8 +104,9 @@ class Store:
         out.sort(key=lambda p: (p.doc_id, p.start))
         return out
 
-    def doc_states(self) -> dict[str, DocState]:
-        got = self.collection.get(include=["metadatas"])
+    def doc_states(self, doc_id: str | None = None) -> dict[str, DocState]:
+        """Per-document state from the records (all documents, or just ``doc_id``)."""
+        got = self.collection.get(where={"doc_id": doc_id} if doc_id else None, include=["metadatas"])
         counts: dict[str, int] = {}
         first: dict[str, dict] = {}
         for m in got["metadatas"]:

@@ -111,9 +111,8 @@ def candidates(question: str, hits: list[Hit], idf: dict[str, float],
 
 def _citation(hit: Hit) -> Citation:
     p = hit.passage
-    return Citation(doc_id=p.doc_id, title=p.meta.get("title") or p.doc_id, outlet=p.meta.get("outlet") or "unknown",
-                    date=p.meta.get("date"), url=p.meta.get("url"), quote=p.text, start=p.start, end=p.end,
-                    score=round(hit.score, 6), also_in=[d.doc_id for d in hit.duplicates])
+    return Citation(**p.meta, quote=p.text, start=p.start, end=p.end, score=round(hit.score, 6),
+                    also_in=[d.doc_id for d in hit.duplicates])
 
 
 def features(best: Candidate, hits: list[Hit]) -> dict[str, float]:
@@ -131,10 +130,11 @@ def answer(question: str, hits: list[Hit], idf: dict[str, float], similarity: Se
     if not ranked:
         return abstain
     best = ranked[0]
-    conf = (abstainer or Abstainer.default()).probability(features(best, hits))
+    abstainer = abstainer or Abstainer.default()
+    conf = abstainer.probability(features(best, hits))
     first = hits[best.hit_rank]
     citations = [_citation(first)] + [_citation(h) for i, h in enumerate(hits) if i != best.hit_rank]
-    if conf < (abstainer or Abstainer.default()).threshold:
+    if conf < abstainer.threshold:
         return abstain.model_copy(update={"confidence": round(conf, 4), "citations": citations})
     return Answer(question=question, answer=best.text, abstained=False, confidence=round(conf, 4),
                   citations=citations)

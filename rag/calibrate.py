@@ -13,7 +13,7 @@ from pathlib import Path
 from rag.abstention import Abstainer
 from rag.answer import candidates, features
 from rag.evaluate import load_testset, matches
-from rag.service import ANSWER_POOL, RagService
+from rag.service import RagService
 from rag.settings import Settings
 
 FEATURES = ("dense", "coverage")
@@ -55,8 +55,7 @@ def collect(service: RagService, testset: Path) -> list[dict]:
     snap = service.snapshot()
     rows = []
     for row in load_testset(testset):
-        query = snap.retriever.lexical.correct(row.question)
-        hits = snap.retriever.retrieve(query, ANSWER_POOL)
+        query, hits = service.evidence(row.question)
         ranked = candidates(query, hits, snap.idf, service.sentence_similarity)
         best = ranked[0] if ranked else None
         correct = bool(best and row.answerable and matches(best.text, row.answers))

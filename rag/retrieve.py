@@ -12,6 +12,7 @@ from index.store import StoredPassage
 from rag.text import STOPWORDS, content_words, normalize, stem, tokens
 
 RRF_K = 60.0
+LEXICAL_DEPTH = 50  # BM25 candidates considered per query
 DUPLICATE_JACCARD = 0.7
 _WORD = re.compile(r"[A-Za-z]+")
 
@@ -41,7 +42,7 @@ class LexicalIndex:
 
             nodes = [TextNode(id_=p.passage_id, text=p.text) for p in passages]
             self._bm25 = BM25Retriever(nodes=nodes, stemmer=Stemmer.Stemmer("english"), language="en",
-                                       similarity_top_k=min(len(nodes), 50))
+                                       similarity_top_k=min(len(nodes), LEXICAL_DEPTH))
 
     def correct(self, question: str) -> str:
         """Replace unknown words (neither in the corpus nor the dictionary) by their closest corpus word."""
@@ -57,8 +58,9 @@ class LexicalIndex:
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         if self._bm25 is None or not content_words(query):
             return []
-        self._bm25.similarity_top_k = k
-        return [(n.node.node_id, float(n.score or 0.0)) for n in self._bm25.retrieve(query) if (n.score or 0) > 0]
+        # The retriever's own top-k is fixed at build time (no shared state mutated per query).
+        found = [(n.node.node_id, float(n.score or 0.0)) for n in self._bm25.retrieve(query) if (n.score or 0) > 0]
+        return found[:k]
 
 
 def _rrf(rankings: list[list[str]], weights: list[float]) -> dict[str, float]:

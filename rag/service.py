@@ -7,13 +7,13 @@ import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from index.article import ARTICLE_SUFFIXES, ArticleError, parse
 from index.ingest import IngestReport, ingest
-from index.store import StoredPassage, Store
+from index.store import DocState, StoredPassage, Store
 from rag.answer import answer
 from rag.models import Answer, Document, DocumentInfo
 from rag.retrieve import Hit, HybridRetriever
@@ -68,6 +68,8 @@ class RagService:
         self._snapshot_lock = threading.Lock()
         self._model_lock = threading.Lock()
         self._words: set[str] | None = None
+        # Retrieval and sentence scoring embed the same question: embed it once.
+        self._query_vector = lru_cache(maxsize=256)(self._embed_query)
 
     @property
     def embedder(self) -> "BaseEmbedding":
@@ -119,11 +121,10 @@ class RagService:
 
     def delete_document(self, doc_id: str) -> None:
         """Remove an article from the index and from the corpus folder."""
-        self._doc_info(doc_id)  # NotFound for an unknown id
         with self.store.write_lock():
-            path = self.store_path(doc_id)
+            path = Path(self._state(doc_id).path)
             self.store.delete(doc_id)
-            if path and path.is_relative_to(self.settings.corpus_dir.resolve()):
+            if path.is_relative_to(self.settings.corpus_dir.resolve()):
                 path.unlink(missing_ok=True)
             self.store.mark_changed()
 
@@ -146,8 +147,11 @@ class RagService:
             self._words = model_words(self.embedder)
         return self._words
 
+    def _embed_query(self, question: str) -> list[float]:
+        return self.embedder.get_query_embedding(question)
+
     def _dense(self, question: str, k: int) -> list[tuple[str, float]]:
-        return self.store.query(self.embedder.get_query_embedding(question), k)
+        return self.store.query(self._query_vector(question), k)
 
     def sentence_similarity(self, question: str, sentences: list[str]) -> list[float]:
         """Cosine of each sentence to the question; sentence vectors are cached per snapshot."""
@@ -155,7 +159,7 @@ class RagService:
         missing = list(dict.fromkeys(s for s in sentences if s not in cache))
         if missing:
             cache.update(zip(missing, self.embedder.get_text_embedding_batch(missing)))
-        q = self.embedder.get_query_embedding(question)
+        q = self._query_vector(question)
         return [sum(a * b for a, b in zip(q, cache[s])) for s in sentences]
 
     def check_question(self, question: str) -> str:
@@ -171,38 +175,38 @@ class RagService:
 
     def ask(self, question: str, top_k: int | None = None, history: list[dict[str, str]] | None = None) -> Answer:
         question = self.check_question(question)
-        snap = self.snapshot()
-        correct = snap.retriever.lexical.correct
         top_k = top_k or self.settings.top_k
-        # A follow-up retrieves with the conversation's context but is answered as asked.
-        hits = snap.retriever.retrieve(correct(contextualize(question, history)), max(top_k, ANSWER_POOL))
-        result = answer(correct(question), hits, snap.idf, self.sentence_similarity)
+        focus, hits = self.evidence(question, history, max(top_k, ANSWER_POOL))
+        result = answer(focus, hits, self.snapshot().idf, self.sentence_similarity)
         return result.model_copy(update={"question": question, "citations": result.citations[:top_k]})
 
+    def evidence(self, question: str, history: list[dict[str, str]] | None = None,
+                 k: int = ANSWER_POOL) -> tuple[str, list[Hit]]:
+        """The typo-corrected question and the passages its answer is chosen from.
+
+        A follow-up retrieves with the conversation's context but is answered as asked.
+        """
+        correct = self.snapshot().retriever.lexical.correct
+        return correct(question), self.retrieve(correct(contextualize(question, history)), k)
+
     def documents(self) -> list[DocumentInfo]:
-        counts = Counter(p.doc_id for p in self.snapshot().passages)
-        firsts = {p.doc_id: p for p in reversed(self.snapshot().passages)}
-        return [DocumentInfo(**{**p.meta, "title": p.meta.get("title") or d, "outlet": p.meta.get("outlet") or
-                                "unknown"}, passages=counts[d]) for d, p in sorted(firsts.items())]
+        return [DocumentInfo(**state.meta, passages=state.stored)
+                for _, state in sorted(self.store.doc_states().items())]
 
-    def _doc_info(self, doc_id: str) -> DocumentInfo:
-        for doc in self.documents():
-            if doc.doc_id == doc_id:
-                return doc
-        raise NotFound(doc_id)
-
-    def store_path(self, doc_id: str) -> Path | None:
-        state = self.store.doc_states().get(doc_id)
-        return Path(state.path) if state and state.path else None
+    def _state(self, doc_id: str) -> DocState:
+        state = self.store.doc_states(doc_id).get(doc_id)
+        if state is None:
+            raise NotFound(doc_id)
+        return state
 
     def document(self, doc_id: str) -> Document:
-        info = self._doc_info(doc_id)
-        path = self.store_path(doc_id)
+        """Metadata and the raw text that citation offsets index."""
+        state = self._state(doc_id)
         try:
-            text = parse(path).raw_text if path else ""
+            text = parse(Path(state.path)).raw_text
         except ArticleError:
             text = ""
-        return Document(**info.model_dump(), text=text)
+        return Document(**state.meta, passages=state.stored, text=text)
 
     def health(self) -> dict:
         snap = self.snapshot()
