@@ -1,7 +1,9 @@
-"""Fit the abstention model on a test set: ``python -m rag.calibrate [TESTSET]``.
+"""Fit the answerer on a test set: ``python -m rag.calibrate [TESTSET] [--rank] [--save]``.
 
-Prints leave-one-out (held-out) figures, then fits on every row and saves
-``rag/abstention.json`` (only with ``--save``).
+Default: the abstention model; prints leave-one-out (held-out) figures, then fits on
+every row and, with ``--save``, writes ``rag/abstention.json``. ``--rank``: the sentence
+ranking weights (a listwise softmax fit); prints leave-one-out top-1 and the weights to
+put in ``rag.answer.WEIGHTS``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import math
 from pathlib import Path
 
 from rag.abstention import Abstainer
-from rag.answer import candidates, features
+import numpy as np
+
+from rag.answer import WEIGHTS, candidates, features
 from rag.evaluate import load_testset, matches
 from rag.service import RagService
 from rag.settings import Settings
@@ -51,12 +55,42 @@ def train(xs: list[list[float]], ys: list[int], threshold: float) -> Abstainer:
     return to_abstainer(w, b, mean, std, threshold)
 
 
+def fit_ranker(questions: list[tuple[np.ndarray, np.ndarray]], l2: float = 0.03, steps: int = 1500,
+               lr: float = 2.0) -> np.ndarray:
+    """Softmax over each question's sentences towards those holding a gold answer."""
+    w = np.zeros(questions[0][0].shape[1])
+    for _ in range(steps):
+        grad = l2 * w
+        for x, y in questions:
+            p = np.exp(x @ w - (x @ w).max())
+            grad += x.T @ (p / p.sum() - y / y.sum()) / len(questions)
+        w -= lr * grad
+    return w
+
+
+def rank_main(service: RagService, testset: Path) -> None:
+    snap = service.snapshot()
+    questions = []
+    for row in load_testset(testset):
+        query, hits = service.evidence(row.question)
+        ranked = candidates(query, hits, snap.idf, snap.semantics) if row.answerable else []
+        y = np.array([matches(c.text, row.answers) for c in ranked], dtype=float)
+        if y.sum():
+            questions.append((np.array([[getattr(c, f) for f in WEIGHTS] for c in ranked]), y))
+    top1 = lambda w, qs: sum(int(y[np.argmax(x @ w)] > 0) for x, y in qs)  # noqa: E731
+    held_out = sum(top1(fit_ranker(questions[:i] + questions[i + 1:]), [questions[i]])
+                   for i in range(len(questions)))
+    print(f"gold sentence among candidates: {len(questions)}; leave-one-out top-1: {held_out}; "
+          f"current weights top-1: {top1(np.array(list(WEIGHTS.values())), questions)}")
+    print("fitted on all:", dict(zip(WEIGHTS, np.round(fit_ranker(questions), 2).tolist())))
+
+
 def collect(service: RagService, testset: Path) -> list[dict]:
     snap = service.snapshot()
     rows = []
     for row in load_testset(testset):
         query, hits = service.evidence(row.question)
-        ranked = candidates(query, hits, snap.idf, service.sentence_similarity)
+        ranked = candidates(query, hits, snap.idf, snap.semantics)
         best = ranked[0] if ranked else None
         correct = bool(best and row.answerable and matches(best.text, row.answers))
         rows.append({"row": row, "features": features(best, hits) if best else {}, "correct": correct})
@@ -68,9 +102,12 @@ def main() -> None:
     ap.add_argument("testset", nargs="?", type=Path, default=Path("tests/data/dev.jsonl"))
     ap.add_argument("--threshold", type=float, default=0.5)
     ap.add_argument("--save", action="store_true")
+    ap.add_argument("--rank", action="store_true", help="fit the sentence ranking weights instead")
     args = ap.parse_args()
     service = RagService(Settings().resolved())
     service.ensure_ingested()
+    if args.rank:
+        return rank_main(service, args.testset)
     data = [r for r in collect(service, args.testset) if r["features"]]
     xs = [[r["features"][f] for f in FEATURES] for r in data]
     # The model predicts answerability: abstaining is right exactly on unanswerable rows.

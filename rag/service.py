@@ -6,7 +6,7 @@ import math
 import re
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +17,7 @@ from index.store import DocState, StoredPassage, Store
 from rag.answer import answer
 from rag.models import Answer, Document, DocumentInfo
 from rag.retrieve import Hit, HybridRetriever
+from rag.semantics import Semantics
 from rag.settings import Settings
 from rag.text import content_words, stem, tokens
 
@@ -46,7 +47,7 @@ class Snapshot:
     passages: list[StoredPassage]
     retriever: HybridRetriever
     idf: dict[str, float]
-    sentence_vectors: dict[str, list[float]] = field(default_factory=dict)  # filled lazily, per snapshot
+    semantics: Semantics  # embedding caches live as long as the snapshot
 
 
 def contextualize(question: str, history: list[dict[str, str]] | None) -> str:
@@ -137,7 +138,8 @@ class RagService:
             if self._snapshot is None or self._snapshot.generation != generation:
                 passages = self.store.passages()
                 retriever = HybridRetriever(passages, self._dense, self._dictionary)
-                self._snapshot = Snapshot(generation, passages, retriever, _idf(passages))
+                semantics = Semantics(self.embed_texts, self._query_vector)
+                self._snapshot = Snapshot(generation, passages, retriever, _idf(passages), semantics)
             return self._snapshot
 
     def _dictionary(self) -> set[str]:
@@ -152,15 +154,6 @@ class RagService:
 
     def _dense(self, question: str, k: int) -> list[tuple[str, float]]:
         return self.store.query(self._query_vector(question), k)
-
-    def sentence_similarity(self, question: str, sentences: list[str]) -> list[float]:
-        """Cosine of each sentence to the question; sentence vectors are cached per snapshot."""
-        cache = self.snapshot().sentence_vectors
-        missing = list(dict.fromkeys(s for s in sentences if s not in cache))
-        if missing:
-            cache.update(zip(missing, self.embedder.get_text_embedding_batch(missing)))
-        q = self._query_vector(question)
-        return [sum(a * b for a, b in zip(q, cache[s])) for s in sentences]
 
     def check_question(self, question: str) -> str:
         question = (question or "").strip()
@@ -177,7 +170,8 @@ class RagService:
         question = self.check_question(question)
         top_k = top_k or self.settings.top_k
         focus, hits = self.evidence(question, history, max(top_k, ANSWER_POOL))
-        result = answer(focus, hits, self.snapshot().idf, self.sentence_similarity)
+        snap = self.snapshot()
+        result = answer(focus, hits, snap.idf, snap.semantics)
         return result.model_copy(update={"question": question, "citations": result.citations[:top_k]})
 
     def evidence(self, question: str, history: list[dict[str, str]] | None = None,
