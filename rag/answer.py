@@ -96,7 +96,7 @@ def candidates(question: str, hits: list[Hit], idf: dict[str, float],
     stems = {stem(w): x for w, x in weights.items()}
     total = sum(stems.values()) or 1.0
     kind = answer_type(question)
-    top = hits[0].score if hits else 1.0
+    top = (hits[0].score if hits else 0.0) or 1.0
     out: list[Candidate] = []
     sentence_words: list[list[str]] = []
     for rank, hit in enumerate(hits):
