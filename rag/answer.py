@@ -9,17 +9,21 @@ from rag.abstention import Abstainer
 from rag.models import Answer, Citation
 from rag.semantics import Semantics
 from rag.retrieve import Hit
-from rag.text import content_words, normalize, sentence_spans, stem, tokens
+from rag.text import STOPWORDS, content_words, fold, sentence_spans, stem
 
 ABSTAIN_TEXT = "The articles don't say. I found nothing in the indexed articles that answers: {question}"
 
 
 _WEEKDAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
 _MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+_DATE_WORDS = frozenset(f"{_WEEKDAYS}|{_MONTHS}|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec".split("|"))
 _NUMBER_WORDS = ("one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|"
                  "fifty|hundred|hundreds|thousand|thousands|million|millions|billion|dozen|dozens")
+_NAME_NOUNS = ("country|countries|agency|agencies|party|outlet|publication|broadcaster|newspaper|channel|group|"
+               "organi[sz]ation|company|city|official|minister|person|leader|nation|network|station|wire|capital|"
+               "rank|title|post")
 
-# (answer type, question cue, pattern an answering sentence contains beyond the question's own words)
+# (answer type, question cue, pattern an answering phrase matches; it must add words the question lacks)
 _TYPES: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
     ("duration", re.compile(r"\bhow long\b", re.I),
      re.compile(rf"\b(?:\d+|{_NUMBER_WORDS})[- ](?:second|minute|hour|day|week|month|year)s?\b", re.I)),
@@ -27,16 +31,17 @@ _TYPES: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
      re.compile(rf"\b(?:\d[\d,.]*|{_NUMBER_WORDS})\b", re.I)),
     ("date", re.compile(r"\bwhen\b|\b(?:what|which) (?:exact )?(?:day|date|year|month|time|weekday)\b|"
                         r"\bday of the week\b|\bweekday\b", re.I),
-     re.compile(rf"\b(?:{_WEEKDAYS}|{_MONTHS}|(?:19|20)\d\d|yesterday|today|tomorrow|last (?:week|month|year))\b",
-                re.I)),
+     re.compile(rf"\b(?:(?:{_WEEKDAYS}|{_MONTHS})(?: \d{{1,2}}\b)?|(?:19|20)\d\d|yesterday|today|tomorrow|"
+                r"last (?:week|month|year))\b", re.I)),
     ("reason", re.compile(r"\bwhy\b|\bwhat (?:reason|caused)\b", re.I),
      re.compile(r"\b(?:because|due to|as a result|for alleged|over|amid|after|since|so that|in order to)\b", re.I)),
-    ("name", re.compile(r"\bwho(?:m|se)?\b|\bwhere\b|\b(?:which|what) (?:[a-z'-]+ ){0,2}(?:country|countries|agency|agencies|"
-                        r"party|outlet|publication|broadcaster|newspaper|channel|group|organi[sz]ation|company|city|"
-                        r"official|minister|person|leader|nation|state|network|station|wire|broadcaster|capital|"
-                        r"rank|title|post)\b|\bwhat (?:is|was) the name\b|\bname of\b", re.I),
+    ("name", re.compile(rf"\bwho(?:m|se)?\b|\bwhere\b|\b(?:which|what) (?:[a-z'-]+ ){{0,2}}(?:{_NAME_NOUNS})\b|"
+                        r"\b(?:what|which)\b.*\b(?:name|rank|title|called|known as)\b|\bname of\b", re.I),
      re.compile(r"\b[A-Z][\w'-]*(?:\s+(?:of\s+|for\s+|and\s+)?[A-Z][\w'-]*)*\b")),
 ]
+_PATTERNS = {name: pattern for name, _, pattern in _TYPES}
+_WORD = re.compile(r"[A-Za-z0-9]+")
+NO_TYPE = 0.5  # type evidence when the question asks for no particular type
 
 
 def answer_type(question: str) -> str | None:
@@ -46,24 +51,50 @@ def answer_type(question: str) -> str | None:
     return None
 
 
-def type_evidence(kind: str | None, sentence: str, question_stems: set[str], idf: dict[str, float]) -> float:
-    """How well the sentence holds an answer of the expected type that the question does not already
-    contain: 1.0 for a date, number, duration or reason; for a name, the rarity (idf, relative to
-    the rarest word) of its rarest new word, so that names all over the corpus count for little."""
+def _trim_name(sentence: str, start: int, end: int) -> tuple[int, int]:
+    """Drop function and date words from a capitalised run's ends ("The", "Since February")."""
+    words = [m for m in _WORD.finditer(sentence, start, end)]
+    junk = lambda m: m.group(0).lower() in STOPWORDS or m.group(0).lower() in _DATE_WORDS  # noqa: E731
+    while words and junk(words[0]):
+        words.pop(0)
+    while words and junk(words[-1]):
+        words.pop()
+    if not words or (len(words) == 1 and not sentence[:words[0].start()].strip(" \"'(*#[")):
+        return start, start  # nothing left, or a lone capitalised sentence opener
+    return words[0].start(), words[-1].end()
+
+
+def answer_span(kind: str | None, sentence: str, question_stems: set[str], idf: dict[str, float]
+                ) -> tuple[float, tuple[int, int] | None]:
+    """How strongly the sentence holds a phrase of the expected type that adds to the question,
+    and the offsets in ``sentence`` of the phrase that answers (the highlight).
+
+    Strength (0..1) is 1 for a date, number, duration or reason, and for a name the rarity
+    (idf over the rarest word) of its rarest new word, so that names found all over the corpus
+    count for little. The highlighted phrase is the strongest one discounted by its distance
+    from the nearest question word (halved at about five words): the one the sentence ties to
+    what was asked.
+    """
     if kind is None:
-        return 0.5
-    pattern = next(p for name, _, p in _TYPES if name == kind)
-    best = 0.0
+        return NO_TYPE, None
+    text = fold(sentence)
+    words = [(m.start(), m.end(), stem(m.group(0).lower())) for m in _WORD.finditer(text)]
+    anchors = [i for i, (_, _, st) in enumerate(words) if st in question_stems]
     top = max(idf.values(), default=1.0)
-    for m in pattern.finditer(sentence):
-        if kind == "name" and m.start() == 0 and " " not in m.group(0):
-            continue  # a capitalised sentence opener is not a name
-        new = {stem(t) for t in tokens(m.group(0))} - question_stems
-        if new and kind != "name":
-            return 1.0
-        if new:
-            best = max(best, max(idf.get(t, top) for t in new) / top)
-    return best
+    strength, nearness, span = 0.0, 0.0, None
+    for m in _PATTERNS[kind].finditer(text):
+        start, end = _trim_name(text, *m.span()) if kind == "name" else m.span()
+        inside = [i for i, (s, e, _) in enumerate(words) if s >= start and e <= end]
+        new = {words[i][2] for i in inside} - question_stems
+        if not new:
+            continue
+        value = max(idf.get(t, top) for t in new) / top if kind == "name" else 1.0
+        gap = min((abs(i - j) for i in inside for j in anchors if j not in inside), default=None)
+        near = value * (0.5 if gap is None else 1 / (1 + (gap - 1) / 5))
+        strength = max(strength, value)
+        if near > nearness:
+            nearness, span = near, (start, end)
+    return strength, span
 
 
 @dataclass
@@ -76,9 +107,10 @@ class Candidate:
     similarity: float  # sentence-question cosine
     coverage: float  # idf-weighted share of the question's content words in the sentence
     soft_coverage: float  # the same, a word counting by its closest word in the sentence (cosine)
-    type_match: float
+    type_match: float  # strength of the answer phrase of the asked-for type (answer_span)
     novelty: float  # share of the sentence's content words the question does not contain
     statement: float  # 1 for a full sentence, 0 for a headline, caption or byline fragment
+    span: tuple[int, int] | None = None  # the answer phrase's offsets in ``text``
     score: float = 0.0
 
 
@@ -101,17 +133,19 @@ def candidates(question: str, hits: list[Hit], idf: dict[str, float],
     sentence_words: list[list[str]] = []
     for rank, hit in enumerate(hits):
         text = hit.passage.text
+        fields = content_words(hit.fields)  # the passage's outlet and role count as its words too
         for s, e in sentence_spans(text):
             sentence = text[s:e]
             words = list(dict.fromkeys(content_words(sentence)))
             stemmed = {stem(t) for t in words}
-            coverage = sum(x for st, x in stems.items() if st in stemmed) / total
+            covered = stemmed | {stem(t) for t in fields}
+            coverage = sum(x for st, x in stems.items() if st in covered) / total
             novelty = len(stemmed - set(stems)) / (len(stemmed) or 1)
             statement = float(bool(_STATEMENT.search(sentence)) and len(words) >= 4)
+            strength, span = answer_span(kind, sentence, set(stems), idf)
             out.append(Candidate(rank, hit.passage.start + s, hit.passage.start + e, sentence, hit.score / top,
-                                 0.0, coverage, coverage, type_evidence(kind, normalize(sentence), set(stems), idf),
-                                 novelty, statement))
-            sentence_words.append(words)
+                                 0.0, coverage, coverage, strength, novelty, statement, span))
+            sentence_words.append(list(dict.fromkeys(words + fields)))
     if semantics and out:
         sims = semantics.similarity(question, [c.text for c in out])
         softs = semantics.soft_coverage(weights, sentence_words)
@@ -153,4 +187,4 @@ def answer(question: str, hits: list[Hit], idf: dict[str, float], semantics: Sem
     if conf < abstainer.threshold:
         return abstain.model_copy(update={"confidence": round(conf, 4), "citations": citations})
     return Answer(question=question, answer=best.text, abstained=False, confidence=round(conf, 4),
-                  citations=citations)
+                  citations=citations, highlight=list(best.span) if best.span else None)

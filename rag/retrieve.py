@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from index.store import StoredPassage
+from rag.fields import field_words
 from rag.text import STOPWORDS, content_words, normalize, stem, tokens
 
 RRF_K = 60.0
@@ -24,6 +25,7 @@ class Hit:
     dense: float = 0.0  # cosine similarity to the question
     lexical: float = 0.0  # BM25 score
     duplicates: list[StoredPassage] = field(default_factory=list)  # same text in other articles
+    fields: str = ""  # outlet and role words (rag.fields) the passage is also found by
 
 
 class LexicalIndex:
@@ -35,12 +37,14 @@ class LexicalIndex:
         self._known = set(self.vocabulary)
         self._dictionary = dictionary
         self._bm25 = None
+        words = frozenset({t for p in passages for t in tokens(p.text)} | dictionary())
+        self.fields = {p.passage_id: field_words(p.text, p.meta.get("outlet"), words) for p in passages}
         if passages:
             import Stemmer
             from llama_index.core.schema import TextNode
             from llama_index.retrievers.bm25 import BM25Retriever
 
-            nodes = [TextNode(id_=p.passage_id, text=p.text) for p in passages]
+            nodes = [TextNode(id_=p.passage_id, text=f"{p.text} {self.fields[p.passage_id]}") for p in passages]
             self._bm25 = BM25Retriever(nodes=nodes, stemmer=Stemmer.Stemmer("english"), language="en",
                                        similarity_top_k=min(len(nodes), LEXICAL_DEPTH))
 
@@ -104,12 +108,13 @@ class HybridRetriever:
         hits: list[Hit] = []
         for pid in sorted(fused, key=fused.get, reverse=True):
             passage = self.by_id[pid]
-            twin = next((h for h in hits if h.passage.doc_id != passage.doc_id
-                         and _near_duplicate(h.passage, passage)), None)
-            if twin is not None:
-                twin.duplicates.append(passage)
+            twin = next((h for h in hits if _near_duplicate(h.passage, passage)), None)
+            if twin is not None:  # a repeat within one article (a headline printed twice) is just dropped
+                if twin.passage.doc_id != passage.doc_id:
+                    twin.duplicates.append(passage)
                 continue
-            hits.append(Hit(passage, fused[pid], dense_of.get(pid, 0.0), lexical_of.get(pid, 0.0)))
+            hits.append(Hit(passage, fused[pid], dense_of.get(pid, 0.0), lexical_of.get(pid, 0.0),
+                            fields=self.lexical.fields[pid]))
             if len(hits) >= k:
                 break
         return hits

@@ -25,6 +25,11 @@ _ABBREVIATION = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Gen|Lt|Col|Sgt|Sen|Rep|Gov|
                            r"Jul|Aug|Sep|Sept|Oct|Nov|Dec|vs|etc)|\b[A-Z](?:\.[A-Z])*)\.$")
 
 
+def fold(text: str) -> str:
+    """ASCII quotes and dashes, character for character: offsets into the result index ``text``."""
+    return text.translate(_TRANSLATE)
+
+
 def normalize(text: str) -> str:
     """ASCII quotes and dashes, NFKC: how questions, gold answers and text are compared."""
     return unicodedata.normalize("NFKC", text).translate(_TRANSLATE)
