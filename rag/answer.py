@@ -23,6 +23,8 @@ _NAME_NOUNS = ("country|countries|agency|agencies|party|outlet|publication|broad
                "organi[sz]ation|company|city|official|minister|person|leader|nation|network|station|wire|capital|"
                "rank|title|post")
 
+_NAME = re.compile(r"\b[A-Z][\w'-]*(?:\s+(?:of\s+|for\s+|and\s+)?[A-Z][\w'-]*)*\b")
+
 # (answer type, question cue, pattern an answering phrase matches; it must add words the question lacks)
 _TYPES: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
     ("duration", re.compile(r"\bhow long\b", re.I),
@@ -35,10 +37,14 @@ _TYPES: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
                 r"last (?:week|month|year))\b", re.I)),
     ("reason", re.compile(r"\bwhy\b|\bwhat (?:reason|caused)\b", re.I),
      re.compile(r"\b(?:because|due to|as a result|for alleged|over|amid|after|since|so that|in order to)\b", re.I)),
-    ("name", re.compile(rf"\bwho(?:m|se)?\b|\bwhere\b|\b(?:which|what) (?:[a-z'-]+ ){{0,2}}(?:{_NAME_NOUNS})\b|"
+    # "which agency", "the name of": only a name answers.
+    ("name", re.compile(rf"\b(?:which|what) (?:[a-z'-]+ ){{0,2}}(?:{_NAME_NOUNS})s?\b|"
                         r"\b(?:what|which)\b.*\b(?:name|rank|title|called|known as)\b|\bname of\b", re.I),
-     re.compile(r"\b[A-Z][\w'-]*(?:\s+(?:of\s+|for\s+|and\s+)?[A-Z][\w'-]*)*\b")),
+     _NAME),
+    # "who", "where": a name most often, but "rights activists" answers "who" too.
+    ("who", re.compile(r"\bwho(?:m|se)?\b|\bwhere\b", re.I), _NAME),
 ]
+NAMED = "name"  # the one type whose absence from the best sentence means the articles don't say
 _PATTERNS = {name: pattern for name, _, pattern in _TYPES}
 _WORD = re.compile(r"[A-Za-z0-9]+")
 NO_TYPE = 0.5  # type evidence when the question asks for no particular type
@@ -83,12 +89,13 @@ def answer_span(kind: str | None, sentence: str, question_stems: set[str], idf: 
     top = max(idf.values(), default=1.0)
     strength, nearness, span = 0.0, 0.0, None
     for m in _PATTERNS[kind].finditer(text):
-        start, end = _trim_name(text, *m.span()) if kind == "name" else m.span()
+        named = _PATTERNS[kind] is _NAME
+        start, end = _trim_name(text, *m.span()) if named else m.span()
         inside = [i for i, (s, e, _) in enumerate(words) if s >= start and e <= end]
         new = {words[i][2] for i in inside} - question_stems
         if not new:
             continue
-        value = max(idf.get(t, top) for t in new) / top if kind == "name" else 1.0
+        value = max(idf.get(t, top) for t in new) / top if named else 1.0
         gap = min((abs(i - j) for i in inside for j in anchors if j not in inside), default=None)
         near = value * (0.5 if gap is None else 1 / (1 + (gap - 1) / 5))
         strength = max(strength, value)
@@ -182,6 +189,8 @@ def answer(question: str, hits: list[Hit], idf: dict[str, float], semantics: Sem
     best = ranked[0]
     abstainer = abstainer or Abstainer.default()
     conf = abstainer.probability(features(best, hits))
+    if best.type_match == 0.0 and answer_type(question) == NAMED:  # no name where only a name answers
+        conf = 0.0
     first = hits[best.hit_rank]
     citations = [_citation(first)] + [_citation(h) for i, h in enumerate(hits) if i != best.hit_rank]
     if conf < abstainer.threshold:

@@ -122,6 +122,19 @@ def aggregate(per_question: list[dict]) -> dict:
     return {**rounded, "n": len(per_question), "answerable": len(answerable), "unanswerable": len(unanswerable)}
 
 
+def calibration(per_question: list[dict], edges: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)) -> list[dict]:
+    """Reliability of the confidence (the abstention model's probability that the articles answer
+    the question): per confidence bin, the mean confidence and the share of questions answerable."""
+    bins = []
+    for lo, hi in zip(edges, edges[1:]):
+        inside = [r for r in per_question if lo <= r["confidence"] < hi or (hi == edges[-1] and r["confidence"] == hi)]
+        if inside:
+            bins.append({"bin": f"{lo:.1f}-{hi:.1f}", "n": len(inside),
+                         "mean_confidence": round(sum(r["confidence"] for r in inside) / len(inside), 4),
+                         "observed": round(sum(r["answerable"] for r in inside) / len(inside), 4)})
+    return bins
+
+
 def evaluate(rows: list[Row], ask, texts: dict[str, str], progress: bool = False) -> dict:
     """Run every row through ``ask(question) -> Answer``; return metrics and per-question results."""
     from tqdm import tqdm
@@ -131,7 +144,7 @@ def evaluate(rows: list[Row], ask, texts: dict[str, str], progress: bool = False
         t0 = time.perf_counter()
         result = ask(row.question)
         per_question.append(score_row(row, result, texts, (time.perf_counter() - t0) * 1000))
-    return {**aggregate(per_question), "per_question": per_question}
+    return {**aggregate(per_question), "calibration": calibration(per_question), "per_question": per_question}
 
 
 def parse_bounds(items: list[str]) -> dict[str, float]:

@@ -80,7 +80,7 @@ def _metrics_table(series: list[tuple[str, dict]]) -> str:
 
 def _calibration(bins: list[dict]) -> str:
     size, pad = 220, 30
-    pts = [(pad + float(b["mean_confidence"]) * size, pad + (1 - float(b["accuracy"])) * size) for b in bins]
+    pts = [(pad + float(b["mean_confidence"]) * size, pad + (1 - float(b["observed"])) * size) for b in bins]
     curve = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
     svg = (f'<svg role="img" aria-label="calibration curve" width="{size + 2 * pad}" height="{size + 2 * pad}" '
            f'xmlns="http://www.w3.org/2000/svg"><rect x="{pad}" y="{pad}" width="{size}" height="{size}" '
@@ -90,13 +90,14 @@ def _calibration(bins: list[dict]) -> str:
            + "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{COLORS[0]}"/>' for x, y in pts)
            + f'<text x="{pad + size / 2}" y="{size + 2 * pad - 6}" text-anchor="middle">mean confidence</text>'
            f'<text x="12" y="{pad + size / 2}" transform="rotate(-90 12 {pad + size / 2})" '
-           f'text-anchor="middle">accuracy</text></svg>')
+           f'text-anchor="middle">share answerable</text></svg>')
     rows = "".join(f'<tr><td>{escape(str(b["bin"]))}</td><td class="num">{int(b["n"])}</td>'
                    f'<td class="num">{float(b["mean_confidence"]):.3f}</td>'
-                   f'<td class="num">{float(b["accuracy"]):.3f}</td></tr>' for b in bins)
+                   f'<td class="num">{float(b["observed"]):.3f}</td></tr>' for b in bins)
     table = (f'<table><tr><th>bin</th><th class="num">n</th><th class="num">mean confidence</th>'
-             f'<th class="num">accuracy</th></tr>{rows}</table>')
-    return f'<h2>Calibration</h2><div class="cards">{svg}{table}</div>'
+             f'<th class="num">share answerable</th></tr>{rows}</table>')
+    return (f'<h2>Calibration</h2><p class="sub">Confidence is the abstention model\'s probability that the '
+            f'articles answer the question; below 0.5 the bot abstains.</p><div class="cards">{svg}{table}</div>')
 
 
 def _citation(c: dict | None) -> str:

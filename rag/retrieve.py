@@ -96,7 +96,9 @@ class HybridRetriever:
         self.depth = depth
         self.weights = [dense_weight, lexical_weight]
 
-    def retrieve(self, question: str, k: int) -> list[Hit]:
+    def retrieve(self, question: str, k: int, keep_each: int = 0) -> list[Hit]:
+        """The ``k`` best passages by fused rank, then any of each retriever's own ``keep_each``
+        best not among them: a short byline is a strong BM25 match and a weak dense one."""
         if not self.by_id:
             return []
         depth = max(self.depth, k)
@@ -105,8 +107,11 @@ class HybridRetriever:
         lexical = self.lexical.search(question, depth)
         fused = _rrf([[pid for pid, _ in dense], [pid for pid, _ in lexical]], self.weights)
         dense_of, lexical_of = dict(dense), dict(lexical)
+        sure = {pid for ranking in (dense, lexical) for pid, _ in ranking[:keep_each]}
         hits: list[Hit] = []
         for pid in sorted(fused, key=fused.get, reverse=True):
+            if len(hits) >= k and pid not in sure:
+                continue
             passage = self.by_id[pid]
             twin = next((h for h in hits if _near_duplicate(h.passage, passage)), None)
             if twin is not None:  # a repeat within one article (a headline printed twice) is just dropped
@@ -115,6 +120,4 @@ class HybridRetriever:
                 continue
             hits.append(Hit(passage, fused[pid], dense_of.get(pid, 0.0), lexical_of.get(pid, 0.0),
                             fields=self.lexical.fields[pid]))
-            if len(hits) >= k:
-                break
         return hits

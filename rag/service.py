@@ -34,6 +34,7 @@ class NotFound(KeyError):
 
 
 ANSWER_POOL = 12  # passages whose sentences compete to be the answer; the best top_k are cited
+KEEP_EACH = 3  # ... plus dense's and BM25's own best three, wherever fusion ranks them
 _SAFE_NAME = re.compile(r"^[\w][\w.-]{0,150}$")
 _FOLLOW_UP = re.compile(r"^\s*(?:and|but|also|so|what about|how about)\b|\b(?:it|its|they|them|their|that|this|"
                         r"those|these|he|she|him|her|there)\b", re.I)
@@ -163,8 +164,8 @@ class RagService:
             raise QuestionError(f"question is longer than {self.settings.max_question_chars} characters")
         return question
 
-    def retrieve(self, question: str, top_k: int | None = None) -> list[Hit]:
-        return self.snapshot().retriever.retrieve(question, top_k or self.settings.top_k)
+    def retrieve(self, question: str, top_k: int | None = None, keep_each: int = 0) -> list[Hit]:
+        return self.snapshot().retriever.retrieve(question, top_k or self.settings.top_k, keep_each)
 
     def ask(self, question: str, top_k: int | None = None, history: list[dict[str, str]] | None = None) -> Answer:
         question = self.check_question(question)
@@ -181,7 +182,7 @@ class RagService:
         A follow-up retrieves with the conversation's context but is answered as asked.
         """
         correct = self.snapshot().retriever.lexical.correct
-        return correct(question), self.retrieve(correct(contextualize(question, history)), k)
+        return correct(question), self.retrieve(correct(contextualize(question, history)), k, KEEP_EACH)
 
     def documents(self) -> list[DocumentInfo]:
         return [DocumentInfo(**state.meta, passages=state.stored)

@@ -49,6 +49,24 @@ def test_answer_is_at_most_two_sentences_of_verbatim_text(seeded) -> None:
     assert result.answer in _raw(seeded, result.citations[0].doc_id)
 
 
+@pytest.mark.parametrize("question, phrase", [(VOTE, "Belarus"), ("How many countries approved the resolution?", "119")])
+def test_highlight_marks_the_answering_phrase(seeded, question: str, phrase: str) -> None:
+    result = seeded.ask(question)
+    start, end = result.highlight
+    assert result.answer[start:end] == phrase
+
+
+def test_outlet_and_photo_credit_are_searchable(seeded) -> None:
+    """The Moscow Times is only in article 000's URL, and nothing says "photo credit": both are found."""
+    result = seeded.ask("photo credit on the Moscow Times article")
+    assert "Klimentyev" in result.answer and result.citations[0].doc_id == "000_7461797e538ad034"
+
+
+def test_who_can_be_answered_without_a_proper_name(seeded) -> None:
+    result = seeded.ask("Who accused Moscow of legitimising Myanmar's military junta?")
+    assert not result.abstained and "Rights activists" in result.answer
+
+
 def test_typos_and_lowercase_still_retrieve(seeded) -> None:
     result = seeded.ask("which publication says russia refused to condem the coup from the start")
     assert "East Asia Forum" in result.answer

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from rag.cli import main
-from rag.evaluate import (METRICS, Row, aggregate, failed_bounds, format_table, load_testset,
+from rag.evaluate import (METRICS, Row, aggregate, calibration, failed_bounds, format_table, load_testset,
                           matches, parse_bounds, score_row)
 from rag.evaluate import TestSetError as SetError  # aliased: pytest would try to collect "Test*"
 from rag.models import Answer, Citation
@@ -172,6 +172,17 @@ def test_aggregate_arithmetic():
     assert (m["n"], m["answerable"], m["unanswerable"]) == (6, 4, 2)
 
 
+def test_calibration_bins():
+    rows = [{"confidence": c, "answerable": a} for c, a in
+            [(0.05, False), (0.1, False), (0.15, True), (0.55, True), (0.7, False), (1.0, True), (0.95, True)]]
+    assert calibration(rows) == [
+        {"bin": "0.0-0.2", "n": 3, "mean_confidence": 0.1, "observed": round(1 / 3, 4)},
+        {"bin": "0.4-0.6", "n": 1, "mean_confidence": 0.55, "observed": 1.0},
+        {"bin": "0.6-0.8", "n": 1, "mean_confidence": 0.7, "observed": 0.0},
+        {"bin": "0.8-1.0", "n": 2, "mean_confidence": 0.975, "observed": 1.0}]   # 1.0 falls in the last bin
+    assert calibration([]) == []
+
+
 def test_aggregate_edge_cases():
     m = aggregate([_row(rank=2, answer=True)])
     assert m["abstention_precision"] == 1.0 and m["abstention_recall"] == 1.0   # nothing to abstain on
@@ -212,7 +223,7 @@ def test_cli_bad_bound_value_exits_2(seeded):
 def test_cli_json(cli_run):
     assert cli_run["code"] == 0, cli_run["stderr"]
     out = cli_run["json"]
-    assert set(out) == {*METRICS, "n", "answerable", "unanswerable", "per_question"}
+    assert set(out) == {*METRICS, "n", "answerable", "unanswerable", "calibration", "per_question"}
     assert out["n"] == 38 and out["answerable"] + out["unanswerable"] == 38
     for m in RATES:
         assert 0.0 <= out[m] <= 1.0, m
@@ -226,8 +237,10 @@ def test_cli_json(cli_run):
         assert all(isinstance(row[k], bool) for k in ("abstained", "answer_correct", "citation_correct",
                                                       "abstention_correct"))
     assert [r["id"] for r in out["per_question"]] == [r.id for r in load_testset(DEV_SET)]
-    # the metrics are exactly the aggregate of the rows
-    assert aggregate(out["per_question"]) == {k: v for k, v in out.items() if k != "per_question"}
+    # the metrics and the calibration bins are exactly the aggregate of the rows
+    assert aggregate(out["per_question"]) == {k: v for k, v in out.items() if k not in ("per_question", "calibration")}
+    assert out["calibration"] == calibration(out["per_question"])
+    assert sum(b["n"] for b in out["calibration"]) == 38
 
 
 def test_cli_min_unreachable_exits_1(seeded, small_set):
@@ -247,7 +260,7 @@ def test_cli_baseline_llamaindex(seeded, small_set):
     assert code == 0, err
     data = json.loads(out)
     base = data["baseline"]["llamaindex"]
-    assert set(base) == {*METRICS, "n", "answerable", "unanswerable", "per_question"}
+    assert set(base) == {*METRICS, "n", "answerable", "unanswerable", "calibration", "per_question"}
     assert base["n"] == data["n"] == 3
     assert all(0.0 <= base[m] <= 1.0 for m in RATES)
     assert base["false_abstentions"] == 0 and base["abstention_recall"] == 0.0   # it never abstains
@@ -303,8 +316,8 @@ def test_report_escapes_and_orders(tmp_path, cli_run):
     evil["citation"] = dict(evil["citation"] or {}, doc_id="d", outlet="<i>o</i>", quote="</td>\"q\"",
                             start=3, end=9)
     result = {**aggregate([evil] + rows), "per_question": [evil] + rows,
-              "calibration": [{"bin": "0.0-0.5", "n": 3, "mean_confidence": 0.3, "accuracy": 0.25},
-                              {"bin": "0.5-1.0", "n": 5, "mean_confidence": 0.8, "accuracy": 0.6}]}
+              "calibration": [{"bin": "0.0-0.5", "n": 3, "mean_confidence": 0.3, "observed": 0.25},
+                              {"bin": "0.5-1.0", "n": 5, "mean_confidence": 0.8, "observed": 0.6}]}
     path = tmp_path / "r.html"
     write_report(path, result, baseline=cli_run["json"])
     html = path.read_text(encoding="utf-8")

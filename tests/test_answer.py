@@ -1,0 +1,78 @@
+"""Answer selection pieces on small hand-made passages: page roles, answer phrases, the named-slot rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from index.store import StoredPassage
+from rag.abstention import Abstainer
+from rag.answer import answer, answer_span, answer_type
+from rag.fields import field_words, role_words, segment
+from rag.retrieve import Hit
+
+
+@pytest.mark.parametrize("text, role", [
+    ("By [AFP](#)", "byline"),
+    ("By Jane Doe and John Roe", "byline"),
+    ("June 21, 2021", "dateline"),
+    ("Thursday, October 21, 2021", "dateline"),
+    ("Officials met in Moscow. **Mikhail Klimentyev/TASS**", "photo"),
+    ("Two ministers walk past the guard. Picture taken June 22, 2021.", "photo"),
+    ("by the way, this is an ordinary sentence", None),
+    ("The officials met on Monday and agreed to improve ties.", None),
+])
+def test_role_words(text: str, role: str | None) -> None:
+    words = role_words(text).split()
+    assert (role in words) if role else words == []
+
+
+def test_outlet_domain_is_split_into_words() -> None:
+    known = frozenset({"the", "moscow", "times", "them", "new", "york"})
+    assert segment("themoscowtimes", known) == ["the", "moscow", "times"]
+    assert segment("xyzzy", known) == ["xyzzy"]  # nothing known: kept whole
+    assert field_words("By [AFP](#)", "themoscowtimes.com", known) == "the moscow times byline author writer"
+    assert field_words("Plain text.", "unknown", known) == ""
+    assert field_words("Plain text.", "Reuters", known) == "Reuters"
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("Which country voted against the resolution?", "name"),
+    ("Which junta officials were targeted?", "name"),
+    ("What is Min Aung Hlaing's military rank?", "name"),
+    ("whats the name of the capital", "name"),
+    ("Who met the minister?", "who"),
+    ("When did he arrive?", "date"),
+    ("How many countries abstained?", "number"),
+    ("How long did the meeting last?", "duration"),
+    ("Why was the army blacklisted?", "reason"),
+    ("What did state TV say the two militaries agreed to keep up?", None),
+])
+def test_answer_type(question: str, kind: str | None) -> None:
+    assert answer_type(question) == kind
+
+
+def test_answer_span_is_the_new_name_nearest_the_question_words() -> None:
+    idf = {"belarus": 3.0, "china": 3.0, "russia": 1.0, "vote": 2.0, "against": 1.0}
+    sentence = "China abstained, while Belarus voted against it."
+    strength, span = answer_span("name", sentence, {"vote", "against"}, idf)
+    assert strength == 1.0 and sentence[span[0]:span[1]] == "Belarus"
+    # month and weekday names are dates, not names; a lone capitalised opener is no name either
+    assert answer_span("name", "On Monday in April they met.", {"met"}, idf) == (0.0, None)
+    strength, span = answer_span("date", "They met on Monday, officials said.", {"met"}, idf)
+    assert strength == 1.0 and "They met on Monday, officials said."[span[0]:span[1]] == "Monday"
+
+
+def _hit(text: str, dense: float = 0.8) -> Hit:
+    meta = {"doc_id": "a", "title": "t", "outlet": "unknown", "date": None, "url": None}
+    return Hit(StoredPassage("a:0", "a", 0, len(text), text, meta), score=1.0, dense=dense)
+
+
+def test_a_named_slot_left_empty_abstains() -> None:
+    """'Which group...' wants a name; a passage naming none does not answer it, however close its words."""
+    text = "The crackdown has killed at least 870 civilians, according to a local monitoring group."
+    always = Abstainer({}, bias=5.0)  # would answer anything on evidence alone
+    idf = {"crackdown": 2.0, "civilian": 1.5, "monitor": 2.0, "group": 2.0, "kill": 1.0, "count": 1.0}
+    named = answer("Which monitoring group counted the civilians killed?", [_hit(text)], idf, abstainer=always)
+    assert named.abstained and named.confidence == 0.0
+    who = answer("Who counted the civilians killed in the crackdown?", [_hit(text)], idf, abstainer=always)
+    assert not who.abstained and who.answer == text  # "who" can be answered without a proper name
