@@ -9,7 +9,7 @@ from rag.abstention import Abstainer
 from rag.models import Answer, Citation
 from rag.semantics import Semantics
 from rag.retrieve import Hit
-from rag.text import STOPWORDS, content_words, fold, sentence_spans, stem
+from rag.text import STOPWORDS, content_words, fold, sentence_spans, stem, tokens
 
 ABSTAIN_TEXT = "The articles don't say. I found nothing in the indexed articles that answers: {question}"
 
@@ -48,6 +48,17 @@ NAMED = "name"  # the one type whose absence from the best sentence means the ar
 _PATTERNS = {name: pattern for name, _, pattern in _TYPES}
 _WORD = re.compile(r"[A-Za-z0-9]+")
 NO_TYPE = 0.5  # type evidence when the question asks for no particular type
+
+
+_PROPER = re.compile(r"(?<![.?!:] )(?<!^)\b(?:[A-Z][A-Za-z'-]{2,}|\d[\d,.]*\d|\d)\b")
+
+
+def unknown_names(question: str, idf: dict[str, float]) -> list[str]:
+    """Names (capitalised words not opening a sentence) and numbers in the question that no
+    article contains: "Who won the Nobel Peace Prize in 1991?" is about something else."""
+    return [m.group(0) for m in _PROPER.finditer(question.strip())
+            if all(stem(t) not in idf for t in tokens(m.group(0)))
+            and any(t not in STOPWORDS for t in tokens(m.group(0)))]
 
 
 def answer_type(question: str) -> str | None:
@@ -165,6 +176,12 @@ def candidates(question: str, hits: list[Hit], idf: dict[str, float],
     return out
 
 
+def ruled_out(question: str, best: Candidate, idf: dict[str, float]) -> bool:
+    """Plain evidence that the articles don't answer, whatever the model's confidence: the question
+    names something no article mentions, or only a name answers it and the best sentence has none."""
+    return bool(unknown_names(question, idf)) or (best.type_match == 0.0 and answer_type(question) == NAMED)
+
+
 def _citation(hit: Hit) -> Citation:
     p = hit.passage
     return Citation(**p.meta, quote=p.text, start=p.start, end=p.end, score=round(hit.score, 6),
@@ -188,9 +205,7 @@ def answer(question: str, hits: list[Hit], idf: dict[str, float], semantics: Sem
         return abstain
     best = ranked[0]
     abstainer = abstainer or Abstainer.default()
-    conf = abstainer.probability(features(best, hits))
-    if best.type_match == 0.0 and answer_type(question) == NAMED:  # no name where only a name answers
-        conf = 0.0
+    conf = 0.0 if ruled_out(question, best, idf) else abstainer.probability(features(best, hits))
     first = hits[best.hit_rank]
     citations = [_citation(first)] + [_citation(h) for i, h in enumerate(hits) if i != best.hit_rank]
     if conf < abstainer.threshold:

@@ -140,7 +140,8 @@ class RagService:
                 passages = self.store.passages()
                 retriever = HybridRetriever(passages, self._dense, self._dictionary)
                 semantics = Semantics(self.embed_texts, self._query_vector)
-                self._snapshot = Snapshot(generation, passages, retriever, _idf(passages), semantics)
+                idf = _idf([f"{p.text} {retriever.lexical.fields[p.passage_id]}" for p in passages])
+                self._snapshot = Snapshot(generation, passages, retriever, idf, semantics)
             return self._snapshot
 
     def _dictionary(self) -> set[str]:
@@ -209,9 +210,9 @@ class RagService:
                 "embed_model": self.settings.embed_model, "store": self.store.mode}
 
 
-def _idf(passages: list[StoredPassage]) -> dict[str, float]:
+def _idf(texts: list[str]) -> dict[str, float]:
     df: Counter[str] = Counter()
-    for p in passages:
-        df.update({stem(t) for t in tokens(p.text)})
-    n = len(passages) or 1
+    for text in texts:
+        df.update({stem(t) for t in tokens(text)})
+    n = len(texts) or 1
     return {t: math.log(1 + n / c) for t, c in df.items()}

@@ -6,7 +6,7 @@ import pytest
 
 from index.store import StoredPassage
 from rag.abstention import Abstainer
-from rag.answer import answer, answer_span, answer_type
+from rag.answer import answer, answer_span, answer_type, unknown_names
 from rag.fields import field_words, role_words, segment
 from rag.retrieve import Hit
 
@@ -76,3 +76,15 @@ def test_a_named_slot_left_empty_abstains() -> None:
     assert named.abstained and named.confidence == 0.0
     who = answer("Who counted the civilians killed in the crackdown?", [_hit(text)], idf, abstainer=always)
     assert not who.abstained and who.answer == text  # "who" can be answered without a proper name
+
+
+def test_unknown_names_are_names_and_numbers_no_article_has() -> None:
+    idf = {"peac": 1.0, "belarus": 2.0, "vote": 1.0, "2021": 2.0}
+    assert unknown_names("Who won the Nobel Peace Prize in 1991?", idf) == ["Nobel", "Prize", "1991"]
+    assert unknown_names("Did Belarus vote in 2021?", idf) == []  # "Did" opens the question
+    assert unknown_names("Why? What did the US say", idf) == []  # a sentence opener; "US" is a stopword
+
+
+def test_a_question_about_something_else_abstains(seeded) -> None:
+    result = seeded.ask("Who won the Nobel Peace Prize in 1991?")  # "peace" is in the articles, the rest isn't
+    assert result.abstained and result.confidence == 0.0
