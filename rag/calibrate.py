@@ -15,7 +15,7 @@ from pathlib import Path
 from rag.abstention import Abstainer
 import numpy as np
 
-from rag.answer import WEIGHTS, candidates, features
+from rag.answer import WEIGHTS, candidates, features, ruled_out
 from rag.evaluate import load_testset, matches
 from rag.service import RagService
 from rag.settings import Settings
@@ -93,7 +93,8 @@ def collect(service: RagService, testset: Path) -> list[dict]:
         ranked = candidates(query, hits, snap.idf, snap.semantics)
         best = ranked[0] if ranked else None
         correct = bool(best and row.answerable and matches(best.text, row.answers))
-        rows.append({"row": row, "features": features(best, hits) if best else {}, "correct": correct})
+        rows.append({"row": row, "features": features(best, hits) if best else {}, "correct": correct,
+                     "ruled_out": bool(best and ruled_out(query, best, snap.idf))})
     return rows
 
 
@@ -119,14 +120,15 @@ def main() -> None:
         model = train(xs[:i] + xs[i + 1:], ys[:i] + ys[i + 1:], args.threshold)
         held_out.append(model.probability(data[i]["features"]))
     answerable = [r["row"].answerable for r in data]
-    abstain = [p < args.threshold for p in held_out]
+    abstain = [r["ruled_out"] or p < args.threshold for r, p in zip(data, held_out)]
     n_ans, n_un = sum(answerable), len(data) - sum(answerable)
     print("leave-one-out: answer_accuracy %.3f, abstention_recall %.3f, false_abstentions %d" % (
         sum(1 for a, c, s in zip(answerable, correct, abstain) if a and c and not s) / n_ans,
         sum(1 for a, s in zip(answerable, abstain) if not a and s) / max(1, n_un),
         sum(1 for a, s in zip(answerable, abstain) if a and s)))
     for r, p in zip(data, held_out):
-        print(f"  {r['row'].id} p={p:.2f} correct={r['correct']} answerable={r['row'].answerable}")
+        print(f"  {r['row'].id} p={p:.2f} ruled_out={r['ruled_out']} correct={r['correct']} "
+              f"answerable={r['row'].answerable}")
     model = train(xs, ys, args.threshold)
     print("fitted on all rows:", model)
     if args.save:
