@@ -81,10 +81,15 @@ def _trim_name(sentence: str, start: int, end: int) -> tuple[int, int]:
     return words[0].start(), words[-1].end()
 
 
+def _title_case(text: str) -> bool:
+    long = [w for w in re.findall(r"[A-Za-z]{4,}", text)]
+    return len(long) >= 3 and sum(w[0].isupper() for w in long) >= 0.75 * len(long)
+
+
 def answer_span(kind: str | None, sentence: str, question_stems: set[str], idf: dict[str, float]
                 ) -> tuple[float, tuple[int, int] | None]:
     """How strongly the sentence holds a phrase of the expected type that adds to the question,
-    and the offsets in ``sentence`` of the phrase that answers (the highlight).
+    and the offsets in ``sentence`` of that phrase's new words (the highlight).
 
     Strength (0..1) is 1 for a date, number, duration or reason, and for a name the rarity
     (idf over the rarest word) of its rarest new word, so that names found all over the corpus
@@ -95,23 +100,25 @@ def answer_span(kind: str | None, sentence: str, question_stems: set[str], idf: 
     if kind is None:
         return NO_TYPE, None
     text = fold(sentence)
+    named = _PATTERNS[kind] is _NAME
+    if named and _title_case(text):
+        return 0.0, None  # In A Headline Every Word Is Capitalised: no sign of a name
     words = [(m.start(), m.end(), stem(m.group(0).lower())) for m in _WORD.finditer(text)]
-    anchors = [i for i, (_, _, st) in enumerate(words) if st in question_stems]
     top = max(idf.values(), default=1.0)
     strength, nearness, span = 0.0, 0.0, None
     for m in _PATTERNS[kind].finditer(text):
-        named = _PATTERNS[kind] is _NAME
         start, end = _trim_name(text, *m.span()) if named else m.span()
-        inside = [i for i, (s, e, _) in enumerate(words) if s >= start and e <= end]
-        new = {words[i][2] for i in inside} - question_stems
+        new = [i for i, (s, e, st) in enumerate(words)
+               if s >= start and e <= end and st not in question_stems and e - s > 1]
         if not new:
             continue
-        value = max(idf.get(t, top) for t in new) / top if named else 1.0
-        gap = min((abs(i - j) for i in inside for j in anchors if j not in inside), default=None)
+        value = max(idf.get(words[i][2], top) for i in new) / top if named else 1.0
+        gap = min((abs(i - j) for i in new for j, (_, _, st) in enumerate(words)
+                   if st in question_stems and not new[0] <= j <= new[-1]), default=None)
         near = value * (0.5 if gap is None else 1 / (1 + (gap - 1) / 5))
         strength = max(strength, value)
         if near > nearness:
-            nearness, span = near, (start, end)
+            nearness, span = near, (words[new[0]][0], words[new[-1]][1])
     return strength, span
 
 

@@ -60,6 +60,8 @@ def test_answer_span_is_the_new_name_nearest_the_question_words() -> None:
     assert answer_span("name", "On Monday in April they met.", {"met"}, idf) == (0.0, None)
     strength, span = answer_span("date", "They met on Monday, officials said.", {"met"}, idf)
     assert strength == 1.0 and "They met on Monday, officials said."[span[0]:span[1]] == "Monday"
+    # a headline capitalises every word: no name in it
+    assert answer_span("name", "Russia, Myanmar Agree to Bolster Ties", {"russia"}, idf) == (0.0, None)
 
 
 def _hit(text: str, dense: float = 0.8) -> Hit:

@@ -49,7 +49,9 @@ def test_answer_is_at_most_two_sentences_of_verbatim_text(seeded) -> None:
     assert result.answer in _raw(seeded, result.citations[0].doc_id)
 
 
-@pytest.mark.parametrize("question, phrase", [(VOTE, "Belarus"), ("How many countries approved the resolution?", "119")])
+@pytest.mark.parametrize("question, phrase", [
+    (VOTE, "Belarus"), ("How many countries approved the resolution?", "119"),
+    ("What official post did Aung San Suu Kyi hold before she was detained?", "State Counsellor")])
 def test_highlight_marks_the_answering_phrase(seeded, question: str, phrase: str) -> None:
     result = seeded.ask(question)
     start, end = result.highlight
