@@ -40,6 +40,7 @@ VARIANTS: dict[str, list[AbstractContextManager]] = {
     "without soft coverage": [_weight("soft_coverage")],
     "without sentence similarity": [_weight("similarity")],
     "without fused passage rank": [_weight("fused")],
+    "without the keyword-form dense query": [mock.patch("rag.retrieve.query_forms", lambda q: [q])],
     "without typo correction": [mock.patch.object(LexicalIndex, "correct", lambda self, q: q)],
     "without the unknown-name rule": [mock.patch("rag.answer.unknown_names", lambda q, idf: [])],
     "without the named-slot rule": [mock.patch.object(rag.answer, "NAMED", "-")],

@@ -75,6 +75,12 @@ def _rrf(rankings: list[list[str]], weights: list[float]) -> dict[str, float]:
     return fused
 
 
+def query_forms(question: str) -> list[str]:
+    """What dense search embeds: the question and its keyword form (multi-query), since a long
+    question's wording can bury its point ("How was the general dressed in the footage?")."""
+    return list(dict.fromkeys([question, " ".join(content_words(question)) or question]))
+
+
 def _shingles(text: str) -> set[str]:
     return {stem(t) for t in tokens(text)}
 
@@ -103,10 +109,15 @@ class HybridRetriever:
             return []
         depth = max(self.depth, k)
         # Records written after this snapshot was taken are ignored until it is rebuilt.
-        dense = [(pid, s) for pid, s in self._dense(question, depth) if pid in self.by_id]
+        denses = [[(pid, s) for pid, s in self._dense(form, depth) if pid in self.by_id]
+                  for form in query_forms(question)]
         lexical = self.lexical.search(question, depth)
-        fused = _rrf([[pid for pid, _ in dense], [pid for pid, _ in lexical]], self.weights)
-        dense_of, lexical_of = dict(dense), dict(lexical)
+        fused = _rrf([[pid for pid, _ in ranking] for ranking in (*denses, lexical)],
+                     [self.weights[0]] * len(denses) + [self.weights[1]])
+        dense = denses[0]
+        # a passage's cosine to the question as asked, or to its keyword form if only that found it
+        dense_of = {pid: s for ranking in reversed(denses) for pid, s in ranking}
+        lexical_of = dict(lexical)
         sure = {pid for ranking in (dense, lexical) for pid, _ in ranking[:keep_each]}
         hits: list[Hit] = []
         for pid in sorted(fused, key=fused.get, reverse=True):

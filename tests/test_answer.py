@@ -8,7 +8,7 @@ from index.store import StoredPassage
 from rag.abstention import Abstainer
 from rag.answer import answer, answer_span, answer_type, unknown_names
 from rag.fields import field_words, role_words, segment
-from rag.retrieve import Hit
+from rag.retrieve import Hit, query_forms
 
 
 @pytest.mark.parametrize("text, role", [
@@ -90,3 +90,9 @@ def test_unknown_names_are_names_and_numbers_no_article_has() -> None:
 def test_a_question_about_something_else_abstains(seeded) -> None:
     result = seeded.ask("Who won the Nobel Peace Prize in 1991?")  # "peace" is in the articles, the rest isn't
     assert result.abstained and result.confidence == 0.0
+
+
+def test_dense_search_also_embeds_the_keyword_form() -> None:
+    assert query_forms("How was the general dressed in the footage?") == [
+        "How was the general dressed in the footage?", "general dressed footage"]
+    assert query_forms("shoigu military cooperation") == ["shoigu military cooperation"]
