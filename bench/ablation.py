@@ -42,7 +42,7 @@ VARIANTS: dict[str, list[AbstractContextManager]] = {
     "without fused passage rank": [_weight("fused")],
     "without the keyword-form dense query": [mock.patch("rag.retrieve.query_forms", lambda q: [q])],
     "without typo correction": [mock.patch.object(LexicalIndex, "correct", lambda self, q: q)],
-    "without the unknown-name rule": [mock.patch("rag.answer.unknown_names", lambda q, idf: [])],
+    "without the rare-name rule": [mock.patch("rag.answer.missing_name", lambda q, c, idf: 0.0)],
     "without the named-slot rule": [mock.patch.object(rag.answer, "NAMED", "-")],
     "dense only (no BM25)": [mock.patch.object(LexicalIndex, "search", lambda self, q, k: [])],
     "BM25 only (no dense)": [mock.patch.object(RagService, "_dense", lambda self, q, k: [])],

@@ -20,8 +20,13 @@ class Abstainer:
     weights: dict[str, float]
     bias: float
     threshold: float = 0.5
+    # A question naming something this rare (rarity 0..1) that the answer's context never mentions
+    # is not answered by it, whatever the other evidence; None: no such rule.
+    rare_name: float | None = None
 
     def probability(self, features: dict[str, float]) -> float:
+        if self.rare_name is not None and features.get("missing_name", 0.0) >= self.rare_name:
+            return 0.0
         z = self.bias + sum(w * features.get(name, 0.0) for name, w in self.weights.items())
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
@@ -29,8 +34,8 @@ class Abstainer:
     @lru_cache(maxsize=1)
     def default() -> "Abstainer":
         data = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
-        return Abstainer(data["weights"], data["bias"], data["threshold"])
+        return Abstainer(data["weights"], data["bias"], data["threshold"], data.get("rare_name"))
 
     def save(self, path: Path = WEIGHTS_FILE) -> None:
-        path.write_text(json.dumps({"weights": self.weights, "bias": self.bias, "threshold": self.threshold},
-                                   indent=2) + "\n", encoding="utf-8")
+        data = {"weights": self.weights, "bias": self.bias, "threshold": self.threshold, "rare_name": self.rare_name}
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -50,15 +50,19 @@ _WORD = re.compile(r"[A-Za-z0-9]+")
 NO_TYPE = 0.5  # type evidence when the question asks for no particular type
 
 
-_PROPER = re.compile(r"(?<![.?!:] )(?<!^)\b(?:[A-Z][A-Za-z'-]{2,}|\d[\d,.]*\d|\d)\b")
+_PROPER = re.compile(r"(?<![.?!:] )(?<!^)\b(?:[A-Z][A-Za-z-]{2,}|\d[\d,.]*\d|\d)\b")
 
 
-def unknown_names(question: str, idf: dict[str, float]) -> list[str]:
-    """Names (capitalised words not opening a sentence) and numbers in the question that no
-    article contains: "Who won the Nobel Peace Prize in 1991?" is about something else."""
-    return [m.group(0) for m in _PROPER.finditer(question.strip())
-            if all(stem(t) not in idf for t in tokens(m.group(0)))
-            and any(t not in STOPWORDS for t in tokens(m.group(0)))]
+def missing_name(question: str, context: str, idf: dict[str, float]) -> float:
+    """Rarity (idf over the rarest idf, 0..1) of the rarest name or number in the question (a
+    capitalised word not opening a sentence) that the answer's context lacks; 0 if none.
+    A name no article contains is as rare as can be: "Who won the Nobel Peace Prize in 1991?"."""
+    have = {stem(t) for t in tokens(context)}
+    top = max(idf.values(), default=1.0)
+    rarities = [max(idf.get(stem(t), top) for t in words) / top
+                for words in (tokens(m.group(0)) for m in _PROPER.finditer(question.strip()))
+                if any(stem(t) not in have for t in words)]
+    return max(rarities, default=0.0)
 
 
 def answer_type(question: str) -> str | None:
@@ -184,10 +188,10 @@ def candidates(question: str, hits: list[Hit], idf: dict[str, float],
     return out
 
 
-def ruled_out(question: str, best: Candidate, idf: dict[str, float]) -> bool:
-    """Plain evidence that the articles don't answer, whatever the model's confidence: the question
-    names something no article mentions, or only a name answers it and the best sentence has none."""
-    return bool(unknown_names(question, idf)) or (best.type_match == 0.0 and answer_type(question) == NAMED)
+def ruled_out(question: str, best: Candidate) -> bool:
+    """Plain evidence that the articles don't answer, whatever the model's confidence: only a name
+    answers the question and the best sentence has none."""
+    return best.type_match == 0.0 and answer_type(question) == NAMED
 
 
 def _citation(hit: Hit) -> Citation:
@@ -196,9 +200,12 @@ def _citation(hit: Hit) -> Citation:
                     also_in=[d.doc_id for d in hit.duplicates])
 
 
-def features(best: Candidate, hits: list[Hit]) -> dict[str, float]:
+def features(question: str, best: Candidate, hits: list[Hit], idf: dict[str, float]) -> dict[str, float]:
     """Evidence that the best sentence answers the question (input to the abstention model)."""
+    hit = hits[best.hit_rank]
+    context = f"{hit.before} {hit.passage.text} {hit.fields}"
     return {"dense": max(h.dense for h in hits), "similarity": best.similarity, "coverage": best.coverage,
+            "missing_name": missing_name(question, context, idf),
             "soft_coverage": best.soft_coverage,
             "type_match": best.type_match, "novelty": best.novelty, "score": best.score}
 
@@ -213,7 +220,7 @@ def answer(question: str, hits: list[Hit], idf: dict[str, float], semantics: Sem
         return abstain
     best = ranked[0]
     abstainer = abstainer or Abstainer.default()
-    conf = 0.0 if ruled_out(question, best, idf) else abstainer.probability(features(best, hits))
+    conf = 0.0 if ruled_out(question, best) else abstainer.probability(features(question, best, hits, idf))
     first = hits[best.hit_rank]
     citations = [_citation(first)] + [_citation(h) for i, h in enumerate(hits) if i != best.hit_rank]
     if conf < abstainer.threshold:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from dataclasses import replace
 from pathlib import Path
 
 from rag.abstention import Abstainer
@@ -45,6 +46,15 @@ def to_abstainer(w: list[float], b: float, mean: list[float], std: list[float], 
     weights = {f: wi / s for f, wi, s in zip(FEATURES, w, std)}
     bias = b - sum(wi * m / s for wi, m, s in zip(w, mean, std))
     return Abstainer({k: round(v, 4) for k, v in weights.items()}, round(bias, 4), threshold)
+
+
+def rare_name_cut(rows: list[dict]) -> float | None:
+    """The missing-name rarity that rules a question out: halfway between the highest an answerable
+    row shows and the next unanswerable row above it (None when no unanswerable row is above)."""
+    value = lambda r: r["features"]["missing_name"]  # noqa: E731
+    ceiling = max((value(r) for r in rows if r["row"].answerable), default=0.0)
+    above = [value(r) for r in rows if not r["row"].answerable and value(r) > ceiling]
+    return round((ceiling + min(above)) / 2, 4) if above else None
 
 
 def train(xs: list[list[float]], ys: list[int], threshold: float) -> Abstainer:
@@ -93,8 +103,8 @@ def collect(service: RagService, testset: Path) -> list[dict]:
         ranked = candidates(query, hits, snap.idf, snap.semantics)
         best = ranked[0] if ranked else None
         correct = bool(best and row.answerable and matches(best.text, row.answers))
-        rows.append({"row": row, "features": features(best, hits) if best else {}, "correct": correct,
-                     "ruled_out": bool(best and ruled_out(query, best, snap.idf))})
+        rows.append({"row": row, "features": features(query, best, hits, snap.idf) if best else {}, "correct": correct,
+                     "ruled_out": bool(best and ruled_out(query, best))})
     return rows
 
 
@@ -118,6 +128,7 @@ def main() -> None:
     held_out = []
     for i in range(len(data)):
         model = train(xs[:i] + xs[i + 1:], ys[:i] + ys[i + 1:], args.threshold)
+        model = replace(model, rare_name=rare_name_cut(data[:i] + data[i + 1:]))
         held_out.append(model.probability(data[i]["features"]))
     answerable = [r["row"].answerable for r in data]
     abstain = [r["ruled_out"] or p < args.threshold for r, p in zip(data, held_out)]
@@ -129,7 +140,7 @@ def main() -> None:
     for r, p in zip(data, held_out):
         print(f"  {r['row'].id} p={p:.2f} ruled_out={r['ruled_out']} correct={r['correct']} "
               f"answerable={r['row'].answerable}")
-    model = train(xs, ys, args.threshold)
+    model = replace(train(xs, ys, args.threshold), rare_name=rare_name_cut(data))
     print("fitted on all rows:", model)
     if args.save:
         model.save()

@@ -26,6 +26,7 @@ class Hit:
     lexical: float = 0.0  # BM25 score
     duplicates: list[StoredPassage] = field(default_factory=list)  # same text in other articles
     fields: str = ""  # outlet and role words (rag.fields) the passage is also found by
+    before: str = ""  # the article's passage before this one
 
 
 class LexicalIndex:
@@ -90,6 +91,12 @@ def _near_duplicate(a: StoredPassage, b: StoredPassage) -> bool:
     return bool(x and y) and len(x & y) / len(x | y) >= DUPLICATE_JACCARD
 
 
+def _passages_before(passages: list[StoredPassage]) -> dict[str, str]:
+    """Each passage's predecessor in its article (the context that "it" or "he" may refer to)."""
+    ordered = sorted(passages, key=lambda p: (p.doc_id, p.start))
+    return {cur.passage_id: prev.text for prev, cur in zip(ordered, ordered[1:]) if prev.doc_id == cur.doc_id}
+
+
 class HybridRetriever:
     """Dense + lexical retrieval over one consistent snapshot of the passages."""
 
@@ -97,6 +104,7 @@ class HybridRetriever:
                  dictionary: Callable[[], set[str]] = set, depth: int = 30, dense_weight: float = 1.0,
                  lexical_weight: float = 1.0) -> None:
         self.by_id = {p.passage_id: p for p in passages}
+        self.before = _passages_before(passages)
         self.lexical = LexicalIndex(passages, dictionary)
         self._dense = dense
         self.depth = depth
@@ -130,5 +138,5 @@ class HybridRetriever:
                     twin.duplicates.append(passage)
                 continue
             hits.append(Hit(passage, fused[pid], dense_of.get(pid, 0.0), lexical_of.get(pid, 0.0),
-                            fields=self.lexical.fields[pid]))
+                            fields=self.lexical.fields[pid], before=self.before.get(pid, "")))
         return hits

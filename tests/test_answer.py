@@ -6,7 +6,7 @@ import pytest
 
 from index.store import StoredPassage
 from rag.abstention import Abstainer
-from rag.answer import answer, answer_span, answer_type, unknown_names
+from rag.answer import answer, answer_span, answer_type, missing_name
 from rag.fields import field_words, role_words, segment
 from rag.retrieve import Hit, query_forms
 
@@ -80,16 +80,25 @@ def test_a_named_slot_left_empty_abstains() -> None:
     assert not who.abstained and who.answer == text  # "who" can be answered without a proper name
 
 
-def test_unknown_names_are_names_and_numbers_no_article_has() -> None:
-    idf = {"peac": 1.0, "belarus": 2.0, "vote": 1.0, "2021": 2.0}
-    assert unknown_names("Who won the Nobel Peace Prize in 1991?", idf) == ["Nobel", "Prize", "1991"]
-    assert unknown_names("Did Belarus vote in 2021?", idf) == []  # "Did" opens the question
-    assert unknown_names("Why? What did the US say", idf) == []  # a sentence opener; "US" is a stopword
+def test_missing_name_is_the_rarest_name_or_number_the_context_lacks() -> None:
+    idf = {"peac": 1.0, "belarus": 2.0, "vote": 1.0, "2021": 2.0, "russia": 0.5}
+    question = "Who won the Nobel Peace Prize in 1991?"
+    assert missing_name(question, "peace talks", idf) == 1.0  # no article has "Nobel": as rare as can be
+    assert missing_name("Did Belarus vote in 2021?", "Belarus voted in 2021.", idf) == 0.0  # "Did" opens it
+    assert missing_name("Did Belarus and Russia vote?", "Belarus voted.", idf) == 0.25  # Russia: 0.5 / 2.0
+    assert missing_name("Why? What did the US say", "", idf) == 0.0  # an opener; "US" is too short a name
 
 
 def test_a_question_about_something_else_abstains(seeded) -> None:
     result = seeded.ask("Who won the Nobel Peace Prize in 1991?")  # "peace" is in the articles, the rest isn't
     assert result.abstained and result.confidence == 0.0
+
+
+def test_abstainer_rules_out_a_rare_name_the_answer_never_mentions() -> None:
+    model = Abstainer({"dense": 5.0}, bias=0.0, rare_name=0.5)
+    assert model.probability({"dense": 1.0, "missing_name": 0.6}) == 0.0
+    assert model.probability({"dense": 1.0, "missing_name": 0.4}) > 0.99
+    assert Abstainer({"dense": 5.0}, bias=0.0).probability({"dense": 1.0, "missing_name": 1.0}) > 0.99
 
 
 def test_dense_search_also_embeds_the_keyword_form() -> None:
