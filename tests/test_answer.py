@@ -8,7 +8,7 @@ from index.store import StoredPassage
 from rag.abstention import Abstainer
 from rag.answer import answer, answer_span, answer_type, missing_name
 from rag.fields import field_words, role_words, segment
-from rag.retrieve import Hit, query_forms
+from rag.retrieve import Hit, LexicalIndex, query_forms
 
 
 @pytest.mark.parametrize("text, role", [
@@ -105,3 +105,13 @@ def test_dense_search_also_embeds_the_keyword_form() -> None:
     assert query_forms("How was the general dressed in the footage?") == [
         "How was the general dressed in the footage?", "general dressed footage"]
     assert query_forms("shoigu military cooperation") == ["shoigu military cooperation"]
+
+
+def test_typo_correction() -> None:
+    text = "The capital hosted the generals, who refused to condemn the coup."
+    meta = {"doc_id": "a", "title": "t", "outlet": "unknown", "date": None, "url": None}
+    lexical = LexicalIndex([StoredPassage("a:0", "a", 0, len(text), text, meta)],
+                           lambda: {"capitol", "general", "generals", "the"})
+    assert lexical.correct("whats the capitol") == "whats the capitol capital"  # a real word, maybe a slip
+    assert lexical.correct("did they condem the coup") == "did they condemn the coup"  # no such word
+    assert lexical.correct("which general") == "which general"  # same stem as "generals": nothing to add
