@@ -52,17 +52,18 @@ class LexicalIndex:
     def correct(self, question: str) -> str:
         """Replace unknown words (neither in the corpus nor the dictionary) by their closest corpus word.
 
-        A real word the articles never use but spell almost alike ("capitol" / "capital") may be a
-        slip too: the corpus word is added beside it."""
+        A real word the articles never use, one letter off a word they do use ("capitol" / "capital"),
+        may be a slip too: the corpus word is added beside it."""
         def fix(m: re.Match[str]) -> str:
             word = m.group(0).lower()
             if len(word) <= 3 or word in STOPWORDS or word in self._known:
                 return m.group(0)
-            real = word in self._dictionary()
-            close = difflib.get_close_matches(word, self.vocabulary, n=1, cutoff=0.85 if real else 0.8)
-            if not close or (real and stem(close[0]) == stem(word)):
-                return m.group(0)
-            return f"{m.group(0)} {close[0]}" if real else close[0]
+            if word not in self._dictionary():
+                close = difflib.get_close_matches(word, self.vocabulary, n=1, cutoff=0.8)
+                return close[0] if close else m.group(0)
+            slips = [c for c in difflib.get_close_matches(word, self.vocabulary, n=3, cutoff=0.8)
+                     if len(c) == len(word) and sum(a != b for a, b in zip(c, word)) == 1]
+            return f"{m.group(0)} {slips[0]}" if slips else m.group(0)
 
         return _WORD.sub(fix, normalize(question))
 

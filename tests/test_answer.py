@@ -114,4 +114,4 @@ def test_typo_correction() -> None:
                            lambda: {"capitol", "general", "generals", "the"})
     assert lexical.correct("whats the capitol") == "whats the capitol capital"  # a real word, maybe a slip
     assert lexical.correct("did they condem the coup") == "did they condemn the coup"  # no such word
-    assert lexical.correct("which general") == "which general"  # same stem as "generals": nothing to add
+    assert lexical.correct("which general") == "which general"  # an inflection of "generals" is no slip
