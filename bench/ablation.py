@@ -40,6 +40,7 @@ VARIANTS: dict[str, list[AbstractContextManager]] = {
     "without soft coverage": [_weight("soft_coverage")],
     "without sentence similarity": [_weight("similarity")],
     "without fused passage rank": [_weight("fused")],
+    "without passage cosine": [_weight("passage_dense")],
     "without the keyword-form dense query": [mock.patch("rag.retrieve.query_forms", lambda q: [q])],
     "without typo correction": [mock.patch.object(LexicalIndex, "correct", lambda self, q: q)],
     "without the rare-name rule": [mock.patch("rag.answer.missing_name", lambda q, c, idf: 0.0)],
