@@ -48,15 +48,13 @@ NAMED = "name"  # the one type whose absence from the best sentence means the ar
 _PATTERNS = {name: pattern for name, _, pattern in _TYPES}
 _WORD = re.compile(r"[A-Za-z0-9]+")
 NO_TYPE = 0.5  # type evidence when the question asks for no particular type
-
-
 _PROPER = re.compile(r"(?<![.?!:] )(?<!^)\b(?:[A-Z][A-Za-z-]{2,}|\d[\d,.]*\d|\d)\b")
 
 
 def missing_name(question: str, context: str, idf: dict[str, float]) -> float:
-    """Rarity (idf over the rarest idf, 0..1) of the rarest name or number in the question (a
-    capitalised word not opening a sentence) that the answer's context lacks; 0 if none.
-    A name no article contains is as rare as can be: "Who won the Nobel Peace Prize in 1991?"."""
+    """Rarity (its idf over the corpus's highest, 0..1) of the rarest name or number in the question
+    (a capitalised word not opening a sentence) that the answer's context lacks; 0 if none. A name
+    no article contains is as rare as can be: "Who won the Nobel Peace Prize in 1991?"."""
     have = {stem(t) for t in tokens(context)}
     top = max(idf.values(), default=1.0)
     rarities = [max(idf.get(stem(t), top) for t in words) / top
@@ -74,7 +72,7 @@ def answer_type(question: str) -> str | None:
 
 def _trim_name(sentence: str, start: int, end: int) -> tuple[int, int]:
     """Drop function and date words from a capitalised run's ends ("The", "Since February")."""
-    words = [m for m in _WORD.finditer(sentence, start, end)]
+    words = list(_WORD.finditer(sentence, start, end))
     junk = lambda m: m.group(0).lower() in STOPWORDS or m.group(0).lower() in _DATE_WORDS  # noqa: E731
     while words and junk(words[0]):
         words.pop(0)
@@ -86,7 +84,7 @@ def _trim_name(sentence: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _title_case(text: str) -> bool:
-    long = [w for w in re.findall(r"[A-Za-z]{4,}", text)]
+    long = re.findall(r"[A-Za-z]{4,}", text)
     return len(long) >= 3 and sum(w[0].isupper() for w in long) >= 0.75 * len(long)
 
 

@@ -205,8 +205,9 @@ class RagService:
         return Document(**state.meta, passages=state.stored, text=text)
 
     def health(self) -> dict:
-        snap = self.snapshot()
-        return {"status": "ok", "articles": len({p.doc_id for p in snap.passages}), "passages": len(snap.passages),
+        """From the store's metadata alone: a probe must not load the model."""
+        states = self.store.doc_states()
+        return {"status": "ok", "articles": len(states), "passages": sum(s.stored for s in states.values()),
                 "embed_model": self.settings.embed_model, "store": self.store.mode}
 
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from rag.service import QuestionError, contextualize
+from rag.service import QuestionError, RagService, contextualize
 from tests.conftest import ROOT
 
 VOTE = "Which country voted against the UN resolution?"
@@ -72,6 +72,12 @@ def test_outlet_and_page_roles_are_searchable(seeded, question: str, phrase: str
 def test_who_can_be_answered_without_a_proper_name(seeded) -> None:
     result = seeded.ask("Who accused Moscow of legitimising Myanmar's military junta?")
     assert not result.abstained and "Rights activists" in result.answer
+
+
+def test_health_loads_no_model(seeded) -> None:
+    fresh = RagService(seeded.settings)  # no embedder handed in: it would load one on demand
+    health = fresh.health()
+    assert (health["articles"], health["passages"]) == (5, 85) and fresh._embedder is None
 
 
 def test_typos_and_lowercase_still_retrieve(seeded) -> None:
