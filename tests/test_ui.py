@@ -47,6 +47,7 @@ def chat_client(base_url):
 def test_chat_endpoint_answers_with_rendered_citations(chat_client, outlets):
     reply = chat_client.predict(BELARUS_Q, api_name="/chat")
     assert "Belarus" in reply and "No answer found" not in reply
+    assert "<strong>Belarus</strong>" in reply  # the answering phrase is highlighted
     assert reply.count('class="rag-cite"') >= 1 and "<mark>" in reply and "<details>" in reply
     assert any(html.escape(o) in reply for o in outlets)
 
@@ -99,6 +100,7 @@ def test_browser_chat(base_url, outlets, seeded, tmp_path):
             expect(cite).to_be_visible(timeout=60_000)
             bot = page.locator(".rag-answer").last
             expect(bot).to_contain_text("Belarus")
+            expect(bot.locator("strong")).to_have_text("Belarus")  # the highlight, as a person sees it
             sources = page.locator(".rag-sources").last.inner_text()
             assert any(o in sources for o in outlets), sources
             cite.locator("summary").click()
