@@ -15,6 +15,7 @@ from rag.text import STOPWORDS, content_words, normalize, stem, tokens
 RRF_K = 60.0
 LEXICAL_DEPTH = 50  # BM25 candidates considered per query
 DUPLICATE_JACCARD = 0.7
+SLIP_MIN_CHARS = 6  # shorter words are one letter off too many others ("name"/"came")
 _WORD = re.compile(r"[A-Za-z]+")
 
 
@@ -36,6 +37,9 @@ class LexicalIndex:
     def __init__(self, passages: list[StoredPassage], dictionary: Callable[[], set[str]] = set) -> None:
         self.vocabulary = sorted({t for p in passages for t in tokens(p.text) if len(t) > 3})
         self._known = set(self.vocabulary)
+        self._by_length: dict[int, list[str]] = {}
+        for word in self.vocabulary:
+            self._by_length.setdefault(len(word), []).append(word)
         self._dictionary = dictionary
         self._bm25 = None
         words = frozenset({t for p in passages for t in tokens(p.text)} | dictionary())
@@ -61,9 +65,9 @@ class LexicalIndex:
             if word not in self._dictionary():
                 close = difflib.get_close_matches(word, self.vocabulary, n=1, cutoff=0.8)
                 return close[0] if close else m.group(0)
-            slips = [c for c in difflib.get_close_matches(word, self.vocabulary, n=3, cutoff=0.8)
-                     if len(c) == len(word) and sum(a != b for a, b in zip(c, word)) == 1]
-            return f"{m.group(0)} {slips[0]}" if slips else m.group(0)
+            same_length = self._by_length.get(len(word), ()) if len(word) >= SLIP_MIN_CHARS else ()
+            slip = next((c for c in same_length if sum(a != b for a, b in zip(c, word)) == 1), None)
+            return f"{m.group(0)} {slip}" if slip else m.group(0)
 
         return _WORD.sub(fix, normalize(question))
 

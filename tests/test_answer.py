@@ -108,10 +108,11 @@ def test_dense_search_also_embeds_the_keyword_form() -> None:
 
 
 def test_typo_correction() -> None:
-    text = "The capital hosted the generals, who refused to condemn the coup."
+    text = "The capital hosted the generals, who came but refused to condemn the coup."
     meta = {"doc_id": "a", "title": "t", "outlet": "unknown", "date": None, "url": None}
     lexical = LexicalIndex([StoredPassage("a:0", "a", 0, len(text), text, meta)],
-                           lambda: {"capitol", "general", "generals", "the"})
+                           lambda: {"capitol", "general", "generals", "the", "name"})
     assert lexical.correct("whats the capitol") == "whats the capitol capital"  # a real word, maybe a slip
     assert lexical.correct("did they condem the coup") == "did they condemn the coup"  # no such word
     assert lexical.correct("which general") == "which general"  # an inflection of "generals" is no slip
+    assert lexical.correct("the name") == "the name"  # too short to call "came" a slip of it
