@@ -13,7 +13,8 @@ from functools import lru_cache
 
 # (role words, what a passage in that role looks like)
 _ROLES: list[tuple[str, re.Pattern[str]]] = [
-    ("byline author writer wrote written reporter", re.compile(r"^\W*(?i:by)\s+\W*[A-Z][\w.'-]*(?:(?:\s+and\s+|\W+)[A-Z][\w.'-]*){0,5}\W*$")),
+    ("byline author writer wrote written reporter",
+     re.compile(r"^\W*(?i:by)\s+\W*[A-Z][\w.'-]*(?:(?:\s+and\s+|\W+)[A-Z][\w.'-]*){0,5}\W*$")),
     ("dateline published", re.compile(r"^\W*(?:\w+day,?\s+)?(?:\w+\s+\d{1,2},?\s+\d{4}|\d{4}-\d\d-\d\d)\W*$")),
     # A photo credit: "Name Surname/AGENCY", "SOURCE: ... / AGENCY", "Picture taken ...", "via REUTERS".
     ("photo picture image caption credit", re.compile(

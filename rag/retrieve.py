@@ -1,5 +1,6 @@
-"""Hybrid retrieval: dense (Chroma) + BM25 (llama-index), reciprocal-rank fused,
-with near-duplicate passages (republished wire copy) folded into one hit."""
+"""Hybrid retrieval: dense (Chroma; the question and its keyword form) + BM25 (llama-index; passage
+text plus outlet and role words), reciprocal-rank fused, with near-duplicate passages (republished
+wire copy) folded into one hit."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ _WORD = re.compile(r"[A-Za-z]+")
 class Hit:
     passage: StoredPassage
     score: float  # fused score
-    dense: float = 0.0  # cosine similarity to the question
+    dense: float = 0.0  # cosine to the question (to its keyword form if only that found the passage)
     lexical: float = 0.0  # BM25 score
     duplicates: list[StoredPassage] = field(default_factory=list)  # same text in other articles
     fields: str = ""  # outlet and role words (rag.fields) the passage is also found by

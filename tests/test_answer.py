@@ -30,7 +30,8 @@ def test_outlet_domain_is_split_into_words() -> None:
     known = frozenset({"the", "moscow", "times", "them", "new", "york"})
     assert segment("themoscowtimes", known) == ["the", "moscow", "times"]
     assert segment("xyzzy", known) == ["xyzzy"]  # nothing known: kept whole
-    assert field_words("By [AFP](#)", "themoscowtimes.com", known) == "the moscow times byline author writer wrote written reporter"
+    words = field_words("By [AFP](#)", "themoscowtimes.com", known)
+    assert words.startswith("the moscow times byline ")
     assert field_words("Plain text.", "unknown", known) == ""
     assert field_words("Plain text.", "Reuters", known) == "Reuters"
 
