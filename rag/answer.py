@@ -21,7 +21,9 @@ _NUMBER_WORDS = ("one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve
                  "fifty|hundred|hundreds|thousand|thousands|million|millions|billion|dozen|dozens")
 _NAME_NOUNS = ("country|countries|agency|agencies|party|outlet|publication|broadcaster|newspaper|channel|group|"
                "organi[sz]ation|company|city|official|minister|person|leader|nation|network|station|wire|capital|"
-               "rank|title|post")
+               "rank|post")
+_AUXILIARY = "did|does|do|is|are|was|were|has|have|had|will|would|can|could|should|might|may|must"
+_CAPITALISED_DATES = "|".join(w.capitalize() for w in f"{_WEEKDAYS}|{_MONTHS}".split("|"))
 
 _NAME = re.compile(r"\b[A-Z][\w'-]*(?:\s+(?:of\s+|for\s+|and\s+)?[A-Z][\w'-]*)*\b")
 
@@ -33,13 +35,13 @@ _TYPES: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
      re.compile(rf"\b(?:\d[\d,.]*|{_NUMBER_WORDS})\b", re.I)),
     ("date", re.compile(r"\bwhen\b|\b(?:what|which) (?:exact )?(?:day|date|year|month|time|weekday)\b|"
                         r"\bday of the week\b|\bweekday\b", re.I),
-     re.compile(rf"\b(?:(?:{_WEEKDAYS}|{_MONTHS})(?: \d{{1,2}}\b)?|(?:19|20)\d\d|yesterday|today|tomorrow|"
-                r"last (?:week|month|year))\b", re.I)),
+     re.compile(rf"\b(?:(?:{_CAPITALISED_DATES})(?: \d{{1,2}}\b)?|(?:19|20)\d\d|"
+                r"(?i:yesterday|today|tomorrow|last (?:week|month|year)))\b")),
     ("reason", re.compile(r"\bwhy\b|\bwhat (?:reason|caused)\b", re.I),
      re.compile(r"\b(?:because|due to|as a result|for alleged|over|amid|after|since|so that|in order to)\b", re.I)),
-    # "which agency", "the name of": only a name answers.
-    ("name", re.compile(rf"\b(?:which|what) (?:[a-z'-]+ ){{0,2}}(?:{_NAME_NOUNS})s?\b|"
-                        r"\b(?:what|which)\b.*\b(?:name|rank|title|called|known as)\b|\bname of\b", re.I),
+    # "which agency", "the name of": only a name answers ("what did the minister say" asks no name).
+    ("name", re.compile(rf"\b(?:which|what) (?!(?:{_AUXILIARY})\b)(?:[a-z'-]+ ){{0,2}}(?:{_NAME_NOUNS})s?\b|"
+                        r"\b(?:what|which)\b.*\b(?:name|rank|called|known as)\b|\bname of\b", re.I),
      _NAME),
     # "who", "where": a name most often, but "rights activists" answers "who" too.
     ("who", re.compile(r"\bwho(?:m|se)?\b|\bwhere\b", re.I), _NAME),
@@ -70,51 +72,56 @@ def answer_type(question: str) -> str | None:
     return None
 
 
-def _trim_name(sentence: str, start: int, end: int) -> tuple[int, int]:
-    """Drop function and date words from a capitalised run's ends ("The", "Since February")."""
+def _trim_name(sentence: str, start: int, end: int) -> tuple[int, int, bool]:
+    """Drop function and date words from a capitalised run's ends ("The", "Since February").
+    The flag says whether what is left is one word opening the sentence: "Belarus voted" is a name,
+    "Moreover, ..." is not, and capitals alone cannot tell them apart."""
     words = list(_WORD.finditer(sentence, start, end))
     junk = lambda m: m.group(0).lower() in STOPWORDS or m.group(0).lower() in _DATE_WORDS  # noqa: E731
     while words and junk(words[0]):
         words.pop(0)
     while words and junk(words[-1]):
         words.pop()
-    if not words or (len(words) == 1 and not sentence[:words[0].start()].strip(" \"'(*#[")):
-        return start, start  # nothing left, or a lone capitalised sentence opener
-    return words[0].start(), words[-1].end()
+    if not words:
+        return start, start, False
+    opener = len(words) == 1 and not sentence[:words[0].start()].strip(" \"'(*#[")
+    return words[0].start(), words[-1].end(), opener
 
 
-def _title_case(text: str) -> bool:
+def _headline(text: str) -> bool:
+    """Title Case Without A Full Stop: a headline, whose capitals say nothing about names."""
     long = re.findall(r"[A-Za-z]{4,}", text)
-    return len(long) >= 3 and sum(w[0].isupper() for w in long) >= 0.75 * len(long)
+    return (len(long) >= 3 and sum(w[0].isupper() for w in long) >= 0.75 * len(long)
+            and not _STATEMENT.search(text.rstrip()))
 
 
-def answer_span(kind: str | None, sentence: str, question_stems: set[str], idf: dict[str, float]
-                ) -> tuple[float, tuple[int, int] | None]:
+def answer_span(kind: str | None, sentence: str, question_stems: set[str], idf: dict[str, float],
+                top: float | None = None) -> tuple[float, tuple[int, int] | None]:
     """How strongly the sentence holds a phrase of the expected type that adds to the question,
     and the offsets in ``sentence`` of that phrase's new words (the highlight).
 
     Strength (0..1) is 1 for a date, number, duration or reason, and for a name the rarity
-    (idf over the rarest word) of its rarest new word, so that names found all over the corpus
-    count for little. The highlighted phrase is the strongest one discounted by its distance
-    from the nearest question word (halved at about five words): the one the sentence ties to
-    what was asked.
+    (idf over the highest, ``top``) of its rarest new word, so that names found all over the
+    corpus count for little; half that for a lone word opening the sentence. The highlighted
+    phrase is the strongest one discounted by its distance from the nearest question word
+    (halved at about five words): the one the sentence ties to what was asked.
     """
     if kind is None:
         return NO_TYPE, None
     text = fold(sentence)
     named = _PATTERNS[kind] is _NAME
-    if named and _title_case(text):
-        return 0.0, None  # In A Headline Every Word Is Capitalised: no sign of a name
+    if named and _headline(text):
+        return 0.0, None
     words = [(m.start(), m.end(), stem(m.group(0).lower())) for m in _WORD.finditer(text)]
-    top = max(idf.values(), default=1.0)
+    top = top or max(idf.values(), default=1.0)
     strength, nearness, span = 0.0, 0.0, None
     for m in _PATTERNS[kind].finditer(text):
-        start, end = _trim_name(text, *m.span()) if named else m.span()
+        start, end, opener = _trim_name(text, *m.span()) if named else (*m.span(), False)
         new = [i for i, (s, e, st) in enumerate(words)
                if s >= start and e <= end and st not in question_stems and e - s > 1]
         if not new:
             continue
-        value = max(idf.get(words[i][2], top) for i in new) / top if named else 1.0
+        value = max(idf.get(words[i][2], top) for i in new) / top * (0.5 if opener else 1.0) if named else 1.0
         gap = min((abs(i - j) for i in new for j, (_, _, st) in enumerate(words)
                    if st in question_stems and not new[0] <= j <= new[-1]), default=None)
         near = value * (0.5 if gap is None else 1 / (1 + (gap - 1) / 5))
@@ -158,6 +165,7 @@ def candidates(question: str, hits: list[Hit], idf: dict[str, float],
     total = sum(stems.values()) or 1.0
     kind = answer_type(question)
     top = (hits[0].score if hits else 0.0) or 1.0
+    top_idf = max(idf.values(), default=1.0)
     top_dense = max((h.dense for h in hits), default=0.0) or 1.0
     out: list[Candidate] = []
     sentence_words: list[list[str]] = []
@@ -172,7 +180,7 @@ def candidates(question: str, hits: list[Hit], idf: dict[str, float],
             coverage = sum(x for st, x in stems.items() if st in covered) / total
             novelty = len(stemmed - set(stems)) / (len(stemmed) or 1)
             statement = float(bool(_STATEMENT.search(sentence)) and len(words) >= 4)
-            strength, span = answer_span(kind, sentence, set(stems), idf)
+            strength, span = answer_span(kind, sentence, set(stems), idf, top_idf)
             out.append(Candidate(rank, hit.passage.start + s, hit.passage.start + e, sentence, hit.score / top,
                                  hit.dense / top_dense, 0.0, coverage, coverage, strength, novelty, statement, span))
             sentence_words.append(list(dict.fromkeys(words + fields)))

@@ -9,19 +9,18 @@ passage text itself, and so every citation, is unchanged.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
-# (role words, what a passage in that role looks like)
+# (role words, what a passage in that role looks like). Name parts and separators share no
+# character, so a long line of punctuation cannot make the byline pattern backtrack for ever.
 _ROLES: list[tuple[str, re.Pattern[str]]] = [
     ("byline author writer wrote written reporter",
-     re.compile(r"^\W*(?i:by)\s+\W*[A-Z][\w.'-]*(?:(?:\s+and\s+|\W+)[A-Z][\w.'-]*){0,5}\W*$")),
+     re.compile(r"^\W*(?i:by)\s+\W*[A-Z][\w'-]*(?:(?:\s+and\s+|[\s.,;&/()\[\]#]+)[A-Z][\w'-]*){0,5}\W*$")),
     ("dateline published", re.compile(r"^\W*(?:\w+day,?\s+)?(?:\w+\s+\d{1,2},?\s+\d{4}|\d{4}-\d\d-\d\d)\W*$")),
     # A photo credit: "Name Surname/AGENCY", "SOURCE: ... / AGENCY", "Picture taken ...", "via REUTERS".
     ("photo picture image caption credit", re.compile(
-        r"\b[A-Z][\w-]+ [A-Z][\w-]+ ?/ ?(?:[A-Z][\w-]*)|\bpicture taken\b|\bhandout\b|\bphoto(?:graph)?:|"
-        r"^\s*source:\s", re.I)),
+        r"\b[A-Z][\w-]+ [A-Z][\w-]+ ?/ ?[A-Z]|(?i:\bpicture taken\b|\bhandout\b|\bphoto(?:graph)?:|^\s*source:\s)")),
 ]
-_DOMAIN_END = re.compile(r"^(?:www\.)?([a-z0-9-]+)\.[a-z.]+$")
+_SECOND_LEVEL = {"co", "com", "org", "net", "ac", "gov", "edu"}  # news.bbc.co.uk: the name is "bbc"
 
 
 def role_words(text: str) -> str:
@@ -42,12 +41,15 @@ def segment(word: str, known: frozenset[str]) -> list[str]:
     return best[-1] or [word]
 
 
-@lru_cache(maxsize=1024)
 def _outlet_words(outlet: str, known: frozenset[str]) -> str:
-    m = _DOMAIN_END.match(outlet.lower())
-    if not m:
+    """A domain's name label split into words (www.themoscowtimes.com: "the moscow times")."""
+    labels = outlet.lower().removeprefix("www.").split(".")
+    if len(labels) < 2 or not all(labels) or " " in outlet:
         return outlet
-    return " ".join(w for part in m.group(1).split("-") for w in segment(part, known))
+    labels.pop()  # the top-level domain
+    if len(labels) > 1 and labels[-1] in _SECOND_LEVEL:
+        labels.pop()
+    return " ".join(w for part in labels[-1].split("-") for w in segment(part, known))
 
 
 def field_words(text: str, outlet: str | None, known: frozenset[str]) -> str:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from index.article import ARTICLE_SUFFIXES, ArticleError, parse
 from index.ingest import IngestReport, ingest
 from index.store import DocState, StoredPassage, Store
-from rag.answer import answer
+from rag.answer import ABSTAIN_TEXT, answer
 from rag.models import Answer, Document, DocumentInfo
 from rag.retrieve import Hit, HybridRetriever
 from rag.semantics import Semantics
@@ -174,7 +174,10 @@ class RagService:
         focus, hits = self.evidence(question, history, max(top_k, ANSWER_POOL))
         snap = self.snapshot()
         result = answer(focus, hits, snap.idf, snap.semantics)
-        return result.model_copy(update={"question": question, "citations": result.citations[:top_k]})
+        update = {"question": question, "citations": result.citations[:top_k]}
+        if result.abstained:  # say it in the user's words, not the typo-corrected ones
+            update["answer"] = ABSTAIN_TEXT.format(question=question)
+        return result.model_copy(update=update)
 
     def evidence(self, question: str, history: list[dict[str, str]] | None = None,
                  k: int = ANSWER_POOL) -> tuple[str, list[Hit]]:
@@ -183,7 +186,8 @@ class RagService:
         A follow-up retrieves with the conversation's context but is answered as asked.
         """
         correct = self.snapshot().retriever.lexical.correct
-        return correct(question), self.retrieve(correct(contextualize(question, history)), k, KEEP_EACH)
+        focus, context = correct(question), contextualize(question, history)
+        return focus, self.retrieve(focus if context == question else correct(context), k, KEEP_EACH)
 
     def documents(self) -> list[DocumentInfo]:
         return [DocumentInfo(**state.meta, passages=state.stored)

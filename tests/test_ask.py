@@ -41,6 +41,7 @@ def test_wire_copy_does_not_crowd_the_citations(seeded) -> None:
 def test_off_topic_questions_abstain(seeded, question: str) -> None:
     result = seeded.ask(question)
     assert result.abstained and result.answer.startswith("The articles don't say")
+    assert result.answer.endswith(question)  # in the user's words, not the typo-corrected ones
 
 
 def test_answer_is_at_most_two_sentences_of_verbatim_text(seeded) -> None:
