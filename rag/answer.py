@@ -23,7 +23,8 @@ _NAME_NOUNS = ("country|countries|agency|agencies|party|outlet|publication|broad
                "organi[sz]ation|company|city|official|minister|person|leader|nation|network|station|wire|capital|"
                "rank|post")
 _AUXILIARY = "did|does|do|is|are|was|were|has|have|had|will|would|can|could|should|might|may|must"
-_CAPITALISED_DATES = "|".join(w.capitalize() for w in f"{_WEEKDAYS}|{_MONTHS}".split("|"))
+_CAPITALISED_MONTHS = "|".join(w.capitalize() for w in _MONTHS.split("|"))
+_CAPITALISED_DATES = "|".join(w.capitalize() for w in _WEEKDAYS.split("|")) + "|" + _CAPITALISED_MONTHS
 
 _NAME = re.compile(r"\b[A-Z][\w'-]*(?:\s+(?:of\s+|for\s+|and\s+)?[A-Z][\w'-]*)*\b")
 
@@ -33,6 +34,10 @@ _TYPES: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
      re.compile(rf"\b(?:\d+|{_NUMBER_WORDS})[- ](?:second|minute|hour|day|week|month|year)s?\b", re.I)),
     ("number", re.compile(r"\bhow (?:many|much)\b|\bnumber of\b|\bwhat (?:percentage|share|proportion)\b", re.I),
      re.compile(rf"\b(?:\d[\d,.]*|{_NUMBER_WORDS})\b", re.I)),
+    # "what date" wants a calendar date; a weekday answers "when" and "what day" only
+    ("calendar date", re.compile(r"\b(?:what|which) (?:exact )?date\b", re.I),
+     re.compile(rf"\b(?:(?:{_CAPITALISED_MONTHS})(?: \d{{1,2}}\b)?|\d{{1,2}} (?:{_CAPITALISED_MONTHS})|"
+                r"(?:19|20)\d\d)\b")),
     ("date", re.compile(r"\bwhen\b|\b(?:what|which) (?:exact )?(?:day|date|year|month|time|weekday)\b|"
                         r"\bday of the week\b|\bweekday\b", re.I),
      re.compile(rf"\b(?:(?:{_CAPITALISED_DATES})(?: \d{{1,2}}\b)?|(?:19|20)\d\d|"
@@ -96,22 +101,22 @@ def _headline(text: str) -> bool:
 
 
 def answer_span(kind: str | None, sentence: str, question_stems: set[str], idf: dict[str, float],
-                top: float | None = None) -> tuple[float, tuple[int, int] | None]:
-    """How strongly the sentence holds a phrase of the expected type that adds to the question,
-    and the offsets in ``sentence`` of that phrase's new words (the highlight).
+                top: float | None = None) -> tuple[float, tuple[int, int] | None, float]:
+    """The phrase of the expected type that adds to the question: ``(strength, span, nearness)``.
 
     Strength (0..1) is 1 for a date, number, duration or reason, and for a name the rarity
     (idf over the highest, ``top``) of its rarest new word, so that names found all over the
-    corpus count for little; half that for a lone word opening the sentence. The highlighted
-    phrase is the strongest one discounted by its distance from the nearest question word
-    (halved at about five words): the one the sentence ties to what was asked.
+    corpus count for little; half that for a lone word opening the sentence. Nearness is the
+    strength discounted by the phrase's distance from the nearest question word (halved at about
+    five words): an answer sits next to what was asked. The span, offsets in ``sentence`` of the
+    nearest phrase's new words, is the highlight.
     """
     if kind is None:
-        return NO_TYPE, None
+        return NO_TYPE, None, NO_TYPE
     text = fold(sentence)
     named = _PATTERNS[kind] is _NAME
     if named and _headline(text):
-        return 0.0, None
+        return 0.0, None, 0.0
     words = [(m.start(), m.end(), stem(m.group(0).lower())) for m in _WORD.finditer(text)]
     top = top or max(idf.values(), default=1.0)
     strength, nearness, span = 0.0, 0.0, None
@@ -128,7 +133,7 @@ def answer_span(kind: str | None, sentence: str, question_stems: set[str], idf: 
         strength = max(strength, value)
         if near > nearness:
             nearness, span = near, (words[new[0]][0], words[new[-1]][1])
-    return strength, span
+    return strength, span, nearness
 
 
 @dataclass
@@ -143,6 +148,7 @@ class Candidate:
     coverage: float  # idf-weighted share of the question's content words in the sentence
     soft_coverage: float  # the same, a word counting by its closest word in the sentence (cosine)
     type_match: float  # strength of the answer phrase of the asked-for type (answer_span)
+    nearness: float  # the same, discounted by its distance from the question's words
     novelty: float  # share of the sentence's content words the question does not contain
     statement: float  # 1 for a full sentence, 0 for a headline, caption or byline fragment
     span: tuple[int, int] | None = None  # the answer phrase's offsets in ``text``
@@ -150,7 +156,7 @@ class Candidate:
 
 
 # Sentence ranking weights: a listwise (softmax) logistic fit over the dev set's answerable
-# questions, `python -m rag.calibrate --rank`. They put a gold sentence first for 25 of the 28
+# questions, `python -m rag.calibrate --rank`. They put a gold sentence first for 26 of the 28
 # questions whose pool holds one, and so does refitting them leave-one-out (held out).
 WEIGHTS = {"passage_dense": 0.85, "fused": 0.38, "similarity": 0.62, "coverage": 2.84, "soft_coverage": 2.0,
            "type_match": 2.35, "statement": -0.13}
@@ -180,9 +186,10 @@ def candidates(question: str, hits: list[Hit], idf: dict[str, float],
             coverage = sum(x for st, x in stems.items() if st in covered) / total
             novelty = len(stemmed - set(stems)) / (len(stemmed) or 1)
             statement = float(bool(_STATEMENT.search(sentence)) and len(words) >= 4)
-            strength, span = answer_span(kind, sentence, set(stems), idf, top_idf)
+            strength, span, near = answer_span(kind, sentence, set(stems), idf, top_idf)
             out.append(Candidate(rank, hit.passage.start + s, hit.passage.start + e, sentence, hit.score / top,
-                                 hit.dense / top_dense, 0.0, coverage, coverage, strength, novelty, statement, span))
+                                 hit.dense / top_dense, 0.0, coverage, coverage, strength, near, novelty, statement,
+                                 span))
             sentence_words.append(list(dict.fromkeys(words + fields)))
     if semantics and out:
         sims = semantics.similarity(question, [c.text for c in out])
@@ -213,7 +220,7 @@ def features(question: str, best: Candidate, hits: list[Hit], idf: dict[str, flo
     hit = hits[best.hit_rank]
     context = f"{hit.before} {hit.passage.text} {hit.fields}"
     return {"dense": max(h.dense for h in hits), "similarity": best.similarity, "coverage": best.coverage,
-            "missing_name": missing_name(question, context, idf),
+            "missing_name": missing_name(question, context, idf), "nearness": best.nearness,
             "soft_coverage": best.soft_coverage,
             "type_match": best.type_match, "novelty": best.novelty, "score": best.score}
 

@@ -21,7 +21,7 @@ from rag.evaluate import load_testset, matches
 from rag.service import RagService
 from rag.settings import Settings
 
-FEATURES = ("dense", "coverage")
+FEATURES = ("dense", "soft_coverage", "nearness")
 
 
 def fit(xs: list[list[float]], ys: list[int], l2: float = 0.02, steps: int = 3000, lr: float = 0.5

@@ -46,6 +46,7 @@ def test_outlet_domain_is_split_into_words() -> None:
     ("whats the name of the capital", "name"),
     ("Who met the minister?", "who"),
     ("When did he arrive?", "date"),
+    ("On what exact date did the army take over?", "calendar date"),
     ("How many countries abstained?", "number"),
     ("How long did the meeting last?", "duration"),
     ("Why was the army blacklisted?", "reason"),
@@ -59,17 +60,21 @@ def test_answer_type(question: str, kind: str | None) -> None:
 def test_answer_span_is_the_new_name_nearest_the_question_words() -> None:
     idf = {"belarus": 3.0, "china": 3.0, "russia": 1.0, "vote": 2.0, "against": 1.0}
     sentence = "China abstained, while Belarus voted against it."
-    strength, span = answer_span("name", sentence, {"vote", "against"}, idf)
-    assert strength == 1.0 and sentence[span[0]:span[1]] == "Belarus"
+    strength, span, near = answer_span("name", sentence, {"vote", "against"}, idf)
+    assert strength == near == 1.0 and sentence[span[0]:span[1]] == "Belarus"
     # month and weekday names are dates, not names; a lone capitalised opener is no name either
-    assert answer_span("name", "On Monday in April they met.", {"met"}, idf) == (0.0, None)
-    strength, span = answer_span("date", "They met on Monday, officials said.", {"met"}, idf)
+    assert answer_span("name", "On Monday in April they met.", {"met"}, idf) == (0.0, None, 0.0)
+    strength, span, _ = answer_span("date", "They met on Monday, officials said.", {"met"}, idf)
     assert strength == 1.0 and "They met on Monday, officials said."[span[0]:span[1]] == "Monday"
     # "may" and "march" are dates only as names
     assert answer_span("date", "Officials may march on Friday.", {"official"}, idf)[0] == 1.0
-    assert answer_span("date", "Officials may march again.", {"official"}, idf) == (0.0, None)
+    assert answer_span("date", "Officials may march again.", {"official"}, idf) == (0.0, None, 0.0)
     # a headline capitalises every word: no name in it
-    assert answer_span("name", "Russia, Myanmar Agree to Bolster Ties", {"russia"}, idf) == (0.0, None)
+    assert answer_span("name", "Russia, Myanmar Agree to Bolster Ties", {"russia"}, idf) == (0.0, None, 0.0)
+    # "what date" wants a calendar date: a weekday is no answer to it; nearness fades with distance
+    assert answer_span("calendar date", "They met on Monday.", {"met"}, idf) == (0.0, None, 0.0)
+    far = "The coup came on February 1, long before anyone in the capital or abroad expected it to."
+    assert answer_span("calendar date", far, {"expect"}, idf)[2] < answer_span("calendar date", far, {"coup"}, idf)[2]
 
 
 def _hit(text: str, dense: float = 0.8) -> Hit:
