@@ -216,13 +216,11 @@ def _citation(hit: Hit) -> Citation:
 
 
 def features(question: str, best: Candidate, hits: list[Hit], idf: dict[str, float]) -> dict[str, float]:
-    """Evidence that the best sentence answers the question (input to the abstention model)."""
+    """Evidence that the best sentence answers the question: what the abstention model reads."""
     hit = hits[best.hit_rank]
     context = f"{hit.before} {hit.passage.text} {hit.fields}"
-    return {"dense": max(h.dense for h in hits), "similarity": best.similarity, "coverage": best.coverage,
-            "missing_name": missing_name(question, context, idf), "nearness": best.nearness,
-            "soft_coverage": best.soft_coverage,
-            "type_match": best.type_match, "novelty": best.novelty, "score": best.score}
+    return {"dense": max(h.dense for h in hits), "soft_coverage": best.soft_coverage, "nearness": best.nearness,
+            "missing_name": missing_name(question, context, idf)}
 
 
 def answer(question: str, hits: list[Hit], idf: dict[str, float], semantics: Semantics | None = None,
