@@ -224,11 +224,14 @@ def features(question: str, best: Candidate, hits: list[Hit], idf: dict[str, flo
 
 
 def answer(question: str, hits: list[Hit], idf: dict[str, float], semantics: Semantics | None = None,
-           abstainer: Abstainer | None = None) -> Answer:
-    """Answer from the hits, or abstain when the evidence is too weak."""
+           abstainer: Abstainer | None = None, asked: str | None = None) -> Answer:
+    """Answer from the hits, or abstain when the evidence is too weak.
+
+    ``asked`` is the question as the user typed it, for the reply, when ``question`` is its
+    typo-corrected form."""
     ranked = candidates(question, hits, idf, semantics)
-    abstain = Answer(question=question, answer=ABSTAIN_TEXT.format(question=question), abstained=True,
-                     confidence=0.0)
+    asked = asked or question
+    abstain = Answer(question=asked, answer=ABSTAIN_TEXT.format(question=asked), abstained=True, confidence=0.0)
     if not ranked:
         return abstain
     best = ranked[0]
@@ -238,5 +241,5 @@ def answer(question: str, hits: list[Hit], idf: dict[str, float], semantics: Sem
     citations = [_citation(first)] + [_citation(h) for i, h in enumerate(hits) if i != best.hit_rank]
     if conf < abstainer.threshold:
         return abstain.model_copy(update={"confidence": round(conf, 4), "citations": citations})
-    return Answer(question=question, answer=best.text, abstained=False, confidence=round(conf, 4),
+    return Answer(question=asked, answer=best.text, abstained=False, confidence=round(conf, 4),
                   citations=citations, highlight=list(best.span) if best.span else None)

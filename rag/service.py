@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from index.article import ARTICLE_SUFFIXES, ArticleError, parse
 from index.ingest import IngestReport, ingest
 from index.store import DocState, StoredPassage, Store
-from rag.answer import ABSTAIN_TEXT, answer
+from rag.answer import answer
 from rag.models import Answer, Document, DocumentInfo
 from rag.retrieve import Hit, HybridRetriever
 from rag.semantics import Semantics
@@ -173,11 +173,8 @@ class RagService:
         top_k = top_k or self.settings.top_k
         focus, hits = self.evidence(question, history, max(top_k, ANSWER_POOL))
         snap = self.snapshot()
-        result = answer(focus, hits, snap.idf, snap.semantics)
-        update = {"question": question, "citations": result.citations[:top_k]}
-        if result.abstained:  # say it in the user's words, not the typo-corrected ones
-            update["answer"] = ABSTAIN_TEXT.format(question=question)
-        return result.model_copy(update=update)
+        result = answer(focus, hits, snap.idf, snap.semantics, asked=question)
+        return result.model_copy(update={"citations": result.citations[:top_k]})
 
     def evidence(self, question: str, history: list[dict[str, str]] | None = None,
                  k: int = ANSWER_POOL) -> tuple[str, list[Hit]]:
