@@ -36,15 +36,16 @@ class LexicalIndex:
     plus the corpus vocabulary for typo-tolerant query terms."""
 
     def __init__(self, passages: list[StoredPassage], dictionary: Callable[[], set[str]] = set) -> None:
-        self.vocabulary = sorted({t for p in passages for t in tokens(p.text) if len(t) > 3})
+        corpus_words = {t for p in passages for t in tokens(p.text)}
+        self.vocabulary = sorted(t for t in corpus_words if len(t) > 3)
         self._known = set(self.vocabulary)
         self._by_length: dict[int, list[str]] = {}
         for word in self.vocabulary:
             self._by_length.setdefault(len(word), []).append(word)
         self._dictionary = dictionary
         self._bm25 = None
-        words = frozenset({t for p in passages for t in tokens(p.text)} | dictionary())
-        self.fields = {p.passage_id: field_words(p.text, p.meta.get("outlet"), words) for p in passages}
+        known = frozenset(corpus_words | dictionary())
+        self.fields = {p.passage_id: field_words(p.text, p.meta.get("outlet"), known) for p in passages}
         if passages:
             import Stemmer
             from llama_index.core.schema import TextNode
