@@ -33,6 +33,8 @@ def _weight(name: str) -> AbstractContextManager:
 VARIANTS: dict[str, list[AbstractContextManager]] = {
     "full": [],
     "without outlet/role words": [mock.patch("rag.retrieve.field_words", lambda *a: "")],
+    "without role lines (found by article, named by its title)": [
+        mock.patch("rag.retrieve.role_stems", lambda text: frozenset())],
     "without each retriever's best 3 in the pool": [mock.patch.object(rag.service, "KEEP_EACH", 0)],
     "answer pool 5 passages (not 12)": [mock.patch.object(rag.service, "ANSWER_POOL", 5)],
     "without answer-type cues": [mock.patch("rag.answer.answer_type", lambda q: None)],

@@ -4,11 +4,17 @@ A question can name the outlet ("the Moscow Times story") or a part of a news pa
 ("byline", "photo credit") that the passage's own words never say. These words are
 added to the passage's lexical (BM25) text and count towards term coverage; the
 passage text itself, and so every citation, is unchanged.
+
+A line playing a role (a byline, a dateline, a caption with its credit) is about its
+article rather than about the news: a question asking for it names the article by its
+title or topic ("the byline on the story about ..."), which the line itself never says.
 """
 
 from __future__ import annotations
 
 import re
+
+from rag.text import stem
 
 # (role words, what a passage in that role looks like). Name parts and separators share no
 # character, so a long line of punctuation cannot make the byline pattern backtrack for ever.
@@ -26,6 +32,11 @@ _SECOND_LEVEL = {"co", "com", "org", "net", "ac", "gov", "edu"}  # news.bbc.co.u
 def role_words(text: str) -> str:
     """The roles (byline, dateline, photo credit) a passage plays, as searchable words."""
     return " ".join(words for words, pattern in _ROLES if pattern.search(text))
+
+
+def role_stems(text: str) -> frozenset[str]:
+    """The stemmed role words of ``text``: a question sharing one asks for the role it plays."""
+    return frozenset(stem(w) for w in role_words(text).split())
 
 
 def segment(word: str, known: frozenset[str]) -> list[str]:

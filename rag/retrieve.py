@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from index.store import StoredPassage
-from rag.fields import field_words
+from rag.fields import field_words, role_stems
 from rag.text import STOPWORDS, content_words, normalize, stem, tokens
 
 RRF_K = 60.0
@@ -29,6 +29,7 @@ class Hit:
     duplicates: list[StoredPassage] = field(default_factory=list)  # same text in other articles
     fields: str = ""  # outlet and role words (rag.fields) the passage is also found by
     before: str = ""  # the article's passage before this one
+    roles: frozenset[str] = frozenset()  # stemmed role words (rag.fields.role_stems) of the passage
 
 
 class LexicalIndex:
@@ -46,6 +47,11 @@ class LexicalIndex:
         self._bm25 = None
         known = frozenset(corpus_words | dictionary())
         self.fields = {p.passage_id: field_words(p.text, p.meta.get("outlet"), known) for p in passages}
+        self.roles = {p.passage_id: roles for p in passages if (roles := role_stems(p.text))}
+        self.role_passages: dict[str, list[str]] = {}  # article -> its passages that play a role
+        for p in passages:
+            if p.passage_id in self.roles:
+                self.role_passages.setdefault(p.doc_id, []).append(p.passage_id)
         if passages:
             import Stemmer
             from llama_index.core.schema import TextNode
@@ -125,7 +131,10 @@ class HybridRetriever:
 
     def retrieve(self, question: str, k: int, keep_each: int = 0) -> list[Hit]:
         """The ``k`` best passages by fused rank, then any of each retriever's own ``keep_each``
-        best not among them: a short byline is a strong BM25 match and a weak dense one."""
+        best not among them: a short byline is a strong BM25 match and a weak dense one. Then,
+        if the question asks for a role (byline, dateline, photo credit), the lines playing it
+        in the articles found: "June 22, 2021" matches no question about "the article on ...".
+        """
         if not self.by_id:
             return []
         depth = max(self.depth, k)
@@ -140,6 +149,12 @@ class HybridRetriever:
         dense_of = {pid: s for ranking in reversed(denses) for pid, s in ranking}
         lexical_of = dict(lexical)
         sure = {pid for ranking in (dense, lexical) for pid, _ in ranking[:keep_each]}
+
+        def hit(pid: str) -> Hit:
+            return Hit(self.by_id[pid], fused.get(pid, 0.0), dense_of.get(pid, 0.0), lexical_of.get(pid, 0.0),
+                       fields=self.lexical.fields[pid], before=self.before.get(pid, ""),
+                       roles=self.lexical.roles.get(pid, frozenset()))
+
         hits: list[Hit] = []
         for pid in sorted(fused, key=fused.get, reverse=True):
             if len(hits) >= k and pid not in sure:
@@ -150,6 +165,10 @@ class HybridRetriever:
                 if twin.passage.doc_id != passage.doc_id:
                     twin.duplicates.append(passage)
                 continue
-            hits.append(Hit(passage, fused[pid], dense_of.get(pid, 0.0), lexical_of.get(pid, 0.0),
-                            fields=self.lexical.fields[pid], before=self.before.get(pid, "")))
+            hits.append(hit(pid))
+        asked = {stem(w) for w in content_words(question)}
+        taken = {h.passage.passage_id for h in hits}
+        for doc_id in dict.fromkeys(h.passage.doc_id for h in hits):
+            hits += [hit(pid) for pid in self.lexical.role_passages.get(doc_id, ())
+                     if pid not in taken and self.lexical.roles[pid] & asked]
         return hits

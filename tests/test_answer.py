@@ -8,7 +8,8 @@ from index.store import StoredPassage
 from rag.abstention import Abstainer
 from rag.answer import answer, answer_span, answer_type, missing_name
 from rag.fields import field_words, role_words, segment
-from rag.retrieve import Hit, LexicalIndex, query_forms
+from rag.retrieve import Hit, HybridRetriever, LexicalIndex, query_forms
+from rag.text import content_words, stem
 
 
 @pytest.mark.parametrize("text, role", [
@@ -95,6 +96,34 @@ def test_a_named_slot_left_empty_abstains() -> None:
     for question, text in [("Which country voted against the resolution?", "Belarus voted against it on Friday."),
                            ("Which leader met Putin?", "Chinese President Xi Jinping met Putin.")]:
         assert not answer(question, [_hit(text)], idf, abstainer=always).abstained, text
+
+
+def test_a_role_asked_for_brings_the_line_of_the_article_found() -> None:
+    """The dateline shares no word with the question; it joins the pool as a line of the article the
+    question finds, and wins on that article's title. Another article's dateline stays out."""
+    def passage(doc: str, i: int, text: str, title: str) -> StoredPassage:
+        meta = {"doc_id": doc, "title": title, "outlet": "unknown", "date": None, "url": None}
+        return StoredPassage(f"{doc}:{i}", doc, i * 100, i * 100 + len(text), text, meta)
+
+    title = "Ministers agree to boost trade"
+    passages = [passage("a", 0, "June 22, 2021", title),
+                passage("a", 1, "The ministers met in Hanoi on Monday and agreed to boost trade.", title),
+                passage("b", 0, "June 1, 2020", "Storms hit the coast"),
+                passage("b", 1, "Storms hit the coast on Friday.", "Storms hit the coast")]
+    retriever = HybridRetriever(passages, dense=lambda question, k: [])  # BM25 alone here
+    question = "When was the article on ministers boosting trade published?"
+    hits = retriever.retrieve(question, k=1)
+    assert [h.passage.passage_id for h in hits] == ["a:1", "a:0"]
+    idf = {stem(w): 1.0 for p in passages for w in content_words(p.text + " " + p.meta["title"])}
+    result = answer(question, hits, idf, abstainer=Abstainer({}, bias=5.0))
+    assert result.answer == "June 22, 2021"
+    assert [h.passage.passage_id for h in retriever.retrieve("When did the ministers meet?", k=1)] == ["a:1"]
+
+
+def test_capitals_in_a_credit_line_are_names() -> None:
+    credit = "SOURCE: VADIM SAVITSKY / RUSSIAN DEFENCE MINISTRY PRESS OFFICE/ TASS"
+    assert answer_span("name", credit, {"agenc"}, {"tass": 2.0})[0] == 0.0  # read as a headline
+    assert answer_span("name", credit, {"agenc"}, {"tass": 2.0}, credit=True)[0] > 0.0
 
 
 def test_missing_name_is_the_rarest_name_or_number_the_context_lacks() -> None:

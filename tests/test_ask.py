@@ -70,6 +70,19 @@ def test_outlet_and_page_roles_are_searchable(seeded, question: str, phrase: str
     assert phrase in result.answer and result.citations[0].doc_id == "000_7461797e538ad034"
 
 
+STORY = "the story about Russia and Myanmar agreeing to increase security cooperation"
+
+
+@pytest.mark.parametrize("question, phrase", [
+    (f"When was {STORY} published?", "June 22, 2021"), (f"Which agency is credited for the photo in {STORY}?", "TASS")])
+def test_a_role_line_is_found_by_its_articles_title(seeded, question: str, phrase: str) -> None:
+    """A dateline or a photo credit shares no word with "the story about ...": it is found as a line
+    of an article the question's topic retrieves, and named by that article's title."""
+    result = seeded.ask(question)
+    assert not result.abstained and result.answer.endswith(phrase)
+    assert result.citations[0].doc_id == "002_996cae21006e1810"
+
+
 def test_who_can_be_answered_without_a_proper_name(seeded) -> None:
     result = seeded.ask("Who accused Moscow of legitimising Myanmar's military junta?")
     assert not result.abstained and "Rights activists" in result.answer
