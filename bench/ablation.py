@@ -1,6 +1,6 @@
 """Answer-quality ablation: switch each lever off in turn and score the test set.
 
-    python bench/ablation.py [TESTSET]        (default tests/data/dev.jsonl; about 20 s a row)
+    python bench/ablation.py [TESTSET]        (default tests/data/dev.jsonl; about 20 s a row on it)
 
 Nothing is refitted per row: each row shows what the lever adds to the system as shipped.
 The index is built once from the default corpus in a temporary folder.
@@ -43,6 +43,7 @@ VARIANTS: dict[str, list[AbstractContextManager]] = {
     "without sentence similarity": [_weight("similarity")],
     "without fused passage rank": [_weight("fused")],
     "without passage cosine": [_weight("passage_dense")],
+    "without the asked-for name's nearness": [_weight("name_nearness")],
     "without the keyword-form dense query": [mock.patch("rag.retrieve.query_forms", lambda q: [q])],
     "without typo correction": [mock.patch.object(LexicalIndex, "correct", lambda self, q: q)],
     "without the rare-name rule": [mock.patch("rag.answer.missing_name", lambda q, c, idf: 0.0)],

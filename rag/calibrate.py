@@ -1,9 +1,11 @@
-"""Fit the answerer on a test set: ``python -m rag.calibrate [TESTSET] [--rank] [--save]``.
+"""Fit the answerer on test sets: ``python -m rag.calibrate [TESTSET ...] [--rank] [--save]``.
 
-Default: the abstention model; prints leave-one-out (held-out) figures, then fits on
-every row and, with ``--save``, writes ``rag/abstention.json``. ``--rank``: the sentence
-ranking weights (a listwise softmax fit); prints leave-one-out top-1 and the weights to
-put in ``rag.answer.WEIGHTS``.
+The sets default to the public dev set and ``tests/data/train.jsonl`` (questions written for
+fitting). Default: the abstention model; prints held-out figures (leave-one-out over all rows,
+and each set scored by a model fitted on the others), then fits on every row and, with
+``--save``, writes ``rag/abstention.json``. ``--rank``: the sentence ranking weights (a
+listwise softmax fit); prints the same held-out top-1 figures and the weights to put in
+``rag.answer.WEIGHTS``.
 """
 
 from __future__ import annotations
@@ -49,12 +51,19 @@ def to_abstainer(w: list[float], b: float, mean: list[float], std: list[float], 
 
 
 def rare_name_cut(rows: list[dict]) -> float | None:
-    """The missing-name rarity that rules a question out: halfway between the highest an answerable
-    row shows and the next unanswerable row above it (None when no unanswerable row is above)."""
+    """The missing-name rarity above which a question is ruled out: of the cuts halfway between
+    observed values, the one ruling out the most unanswerable rows net of rightly answered ones
+    (saying "the articles don't say" instead of a wrong answer costs the user nothing); the
+    highest such cut on a tie, so that one odd row cannot switch the rule off. None if none gains."""
     value = lambda r: r["features"]["missing_name"]  # noqa: E731
-    ceiling = max((value(r) for r in rows if r["row"].answerable), default=0.0)
-    above = [value(r) for r in rows if not r["row"].answerable and value(r) > ceiling]
-    return round((ceiling + min(above)) / 2, 4) if above else None
+    points = sorted({value(r) for r in rows} | {0.0})
+    best, gain = None, 0
+    for low, high in zip(points, points[1:]):
+        cut = (low + high) / 2
+        net = sum(1 if not r["row"].answerable else -int(r["correct"]) for r in rows if value(r) > cut)
+        if net > 0 and net >= gain:
+            best, gain = round(cut, 4), net
+    return best
 
 
 def train(xs: list[list[float]], ys: list[int], threshold: float) -> Abstainer:
@@ -78,21 +87,29 @@ def fit_ranker(questions: list[tuple[np.ndarray, np.ndarray]], l2: float = 0.03,
     return w
 
 
-def rank_main(service: RagService, testset: Path) -> None:
+def rank_main(service: RagService, testsets: list[Path]) -> None:
     snap = service.snapshot()
-    questions = []
-    for row in load_testset(testset):
-        query, hits = service.evidence(row.question)
-        ranked = candidates(query, hits, snap.idf, snap.semantics) if row.answerable else []
-        y = np.array([matches(c.text, row.answers) for c in ranked], dtype=float)
-        if y.sum():
-            questions.append((np.array([[getattr(c, f) for f in WEIGHTS] for c in ranked]), y))
+    sets: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for testset in testsets:
+        questions = sets.setdefault(testset.stem, [])
+        for row in load_testset(testset):
+            query, hits = service.evidence(row.question)
+            ranked = candidates(query, hits, snap.idf, snap.semantics) if row.answerable else []
+            y = np.array([matches(c.text, row.answers) for c in ranked], dtype=float)
+            if y.sum():
+                questions.append((np.array([[getattr(c, f) for f in WEIGHTS] for c in ranked]), y))
     top1 = lambda w, qs: sum(int(y[np.argmax(x @ w)] > 0) for x, y in qs)  # noqa: E731
-    held_out = sum(top1(fit_ranker(questions[:i] + questions[i + 1:]), [questions[i]])
-                   for i in range(len(questions)))
-    print(f"gold sentence among candidates: {len(questions)}; leave-one-out top-1: {held_out}; "
-          f"current weights top-1: {top1(np.array(list(WEIGHTS.values())), questions)}")
-    print("fitted on all:", dict(zip(WEIGHTS, np.round(fit_ranker(questions), 2).tolist())))
+    current = np.array(list(WEIGHTS.values()))
+    everything = [q for questions in sets.values() for q in questions]
+    held_out = sum(top1(fit_ranker(everything[:i] + everything[i + 1:]), [everything[i]])
+                   for i in range(len(everything)))
+    print(f"gold sentence among candidates: {len(everything)}; leave-one-out top-1: {held_out}")
+    for name, questions in sets.items():
+        others = [q for other, qs in sets.items() if other != name for q in qs]
+        crossed = f"; fitted on the other sets: {top1(fit_ranker(others), questions)}" if others else ""
+        print(f"  {name}: {len(questions)} with a gold candidate; current weights top-1: "
+              f"{top1(current, questions)}{crossed}")
+    print("fitted on all:", dict(zip(WEIGHTS, np.round(fit_ranker(everything), 2).tolist())))
 
 
 def collect(service: RagService, testset: Path) -> list[dict]:
@@ -103,14 +120,34 @@ def collect(service: RagService, testset: Path) -> list[dict]:
         ranked = candidates(query, hits, snap.idf, snap.semantics)
         best = ranked[0] if ranked else None
         correct = bool(best and row.answerable and matches(best.text, row.answers))
-        rows.append({"row": row, "features": features(query, best, hits, snap.idf) if best else {}, "correct": correct,
+        rows.append({"set": testset.stem, "row": row, "correct": correct,
+                     "features": features(query, best, hits, snap.idf) if best else {},
                      "ruled_out": bool(best and ruled_out(query, best))})
     return rows
 
 
+def fit_abstainer(data: list[dict], threshold: float) -> Abstainer:
+    """The logistic model and its rare-name cut, fitted on ``data``."""
+    xs = [[r["features"][f] for f in FEATURES] for r in data]
+    # The model predicts answerability: abstaining is right exactly on unanswerable rows.
+    ys = [int(r["row"].answerable) for r in data]
+    return replace(train(xs, ys, threshold), rare_name=rare_name_cut(data))
+
+
+def figures(data: list[dict], probabilities: list[float], threshold: float) -> str:
+    abstain = [r["ruled_out"] or p < threshold for r, p in zip(data, probabilities)]
+    answerable = [r["row"].answerable for r in data]
+    n_ans, n_un = sum(answerable), len(data) - sum(answerable)
+    return "answer_accuracy %.3f, abstention_recall %.3f, false_abstentions %d" % (
+        sum(1 for r, s in zip(data, abstain) if r["row"].answerable and r["correct"] and not s) / max(1, n_ans),
+        sum(1 for a, s in zip(answerable, abstain) if not a and s) / max(1, n_un),
+        sum(1 for a, s in zip(answerable, abstain) if a and s))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("testset", nargs="?", type=Path, default=Path("tests/data/dev.jsonl"))
+    ap.add_argument("testsets", nargs="*", type=Path,
+                    default=[Path("tests/data/dev.jsonl"), Path("tests/data/train.jsonl")])
     ap.add_argument("--threshold", type=float, default=0.5)
     ap.add_argument("--save", action="store_true")
     ap.add_argument("--rank", action="store_true", help="fit the sentence ranking weights instead")
@@ -118,29 +155,27 @@ def main() -> None:
     service = RagService(Settings().resolved())
     service.ensure_ingested()
     if args.rank:
-        return rank_main(service, args.testset)
-    data = [r for r in collect(service, args.testset) if r["features"]]
-    xs = [[r["features"][f] for f in FEATURES] for r in data]
-    # The model predicts answerability: abstaining is right exactly on unanswerable rows.
-    ys = [int(r["row"].answerable) for r in data]
-    correct = [r["correct"] for r in data]
-    print(f"best sentence holds a gold answer: {sum(correct)}/{sum(ys)} answerable")
-    held_out = []
-    for i in range(len(data)):
-        model = train(xs[:i] + xs[i + 1:], ys[:i] + ys[i + 1:], args.threshold)
-        model = replace(model, rare_name=rare_name_cut(data[:i] + data[i + 1:]))
-        held_out.append(model.probability(data[i]["features"]))
-    answerable = [r["row"].answerable for r in data]
-    abstain = [r["ruled_out"] or p < args.threshold for r, p in zip(data, held_out)]
-    n_ans, n_un = sum(answerable), len(data) - sum(answerable)
-    print("leave-one-out: answer_accuracy %.3f, abstention_recall %.3f, false_abstentions %d" % (
-        sum(1 for a, c, s in zip(answerable, correct, abstain) if a and c and not s) / n_ans,
-        sum(1 for a, s in zip(answerable, abstain) if not a and s) / max(1, n_un),
-        sum(1 for a, s in zip(answerable, abstain) if a and s)))
+        return rank_main(service, args.testsets)
+    data = [r for testset in args.testsets for r in collect(service, testset) if r["features"]]
+    print(f"best sentence holds a gold answer: {sum(r['correct'] for r in data)}/"
+          f"{sum(r['row'].answerable for r in data)} answerable")
+    held_out = [fit_abstainer(data[:i] + data[i + 1:], args.threshold).probability(data[i]["features"])
+                for i in range(len(data))]
+    print("leave-one-out:", figures(data, held_out, args.threshold))
+    for name in dict.fromkeys(r["set"] for r in data):
+        rows = [r for r in data if r["set"] == name]
+        others = [r for r in data if r["set"] != name]
+        print(f"  {name}, leave-one-out:", figures(rows, [p for r, p in zip(data, held_out) if r["set"] == name],
+                                                   args.threshold))
+        if others:
+            model = fit_abstainer(others, args.threshold)
+            print(f"  {name}, fitted on the other sets:",
+                  figures(rows, [model.probability(r["features"]) for r in rows], args.threshold))
     for r, p in zip(data, held_out):
-        print(f"  {r['row'].id} p={p:.2f} ruled_out={r['ruled_out']} correct={r['correct']} "
-              f"answerable={r['row'].answerable}")
-    model = replace(train(xs, ys, args.threshold), rare_name=rare_name_cut(data))
+        if r["row"].answerable == (r["ruled_out"] or p < args.threshold):
+            print(f"  held-out miss: {r['row'].id} p={p:.2f} ruled_out={r['ruled_out']} "
+                  f"answerable={r['row'].answerable}")
+    model = fit_abstainer(data, args.threshold)
     print("fitted on all rows:", model)
     if args.save:
         model.save()

@@ -7,6 +7,8 @@ import pytest
 from index.store import StoredPassage
 from rag.abstention import Abstainer
 from rag.answer import answer, answer_span, answer_type, missing_name
+from rag.calibrate import rare_name_cut
+from rag.evaluate import Row
 from rag.fields import field_words, role_words, segment
 from rag.retrieve import Hit, HybridRetriever, LexicalIndex, query_forms
 from rag.text import content_words, stem
@@ -133,6 +135,19 @@ def test_missing_name_is_the_rarest_name_or_number_the_context_lacks() -> None:
     assert missing_name("Did Belarus vote in 2021?", "Belarus voted in 2021.", idf) == 0.0  # "Did" opens it
     assert missing_name("Did Belarus and Russia vote?", "Belarus voted.", idf) == 0.25  # Russia: 0.5 / 2.0
     assert missing_name("Why? What did the US say", "", idf) == 0.0  # an opener; "US" is too short a name
+    assert missing_name("Did a Russian official vote?", "Russia voted.", idf) == 0.0  # "Russia" mentions "Russian"
+    assert missing_name("Was Russian-built hardware shown?", "Russia showed jets.", idf) == 0.0  # "built" is no name
+
+
+def test_rare_name_cut_weighs_unanswerable_against_right_answers() -> None:
+    def row(value: float, answerable: bool, correct: bool = False) -> dict:
+        return {"features": {"missing_name": value}, "row": Row("x", "q", [], [], answerable), "correct": correct}
+
+    rows = [row(1.0, False), row(0.8, False), row(0.9, True, correct=False), row(0.2, True, correct=True)]
+    assert rare_name_cut(rows) == 0.5  # a wrong answer turned into "don't know" costs nothing
+    assert rare_name_cut(rows + [row(1.0, True, correct=True)]) == 0.5  # one odd right answer: still a rule
+    assert rare_name_cut([row(0.9, True, correct=True), row(0.5, False), row(0.6, False)]) == 0.25
+    assert rare_name_cut([row(0.5, True, correct=True), row(0.9, True, correct=True)]) is None
 
 
 def test_a_question_about_something_else_abstains(seeded) -> None:

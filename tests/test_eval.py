@@ -79,6 +79,20 @@ def test_load_dev_set():
     assert {r.answerable for r in rows} == {True, False}
 
 
+def test_fitting_set_golds_are_in_their_sources():
+    """tests/data/train.jsonl fits the answerer: every gold answer is quoted from a listed article,
+    and no question repeats one of the dev set's."""
+    rows = load_testset(ROOT / "tests" / "data" / "train.jsonl")
+    assert len({r.id for r in rows}) == len(rows) == 67
+    assert {r.question for r in rows}.isdisjoint(r.question for r in load_testset(DEV_SET))
+    seeds = {p.stem: p.read_text(encoding="utf-8") for p in (ROOT / "seeds").glob("*.txt")}
+    for r in rows:
+        if r.answerable:
+            assert any(matches(seeds[d], r.answers) for d in r.sources), r.id
+        else:
+            assert not r.answers and not r.sources, r.id
+
+
 GOOD = '{"id": "a", "question": "q?", "answers": ["x"], "sources": ["d"], "answerable": true}'
 
 
