@@ -122,6 +122,15 @@ def test_a_role_asked_for_brings_the_line_of_the_article_found() -> None:
     assert [h.passage.passage_id for h in retriever.retrieve("When did the ministers meet?", k=1)] == ["a:1"]
 
 
+def test_a_count_is_not_a_modifier() -> None:
+    idf = {"council": 1.0}
+    assert answer_span("number", "Russia sits on the 15-member council.", {"countri"}, idf)[0] == 0.0
+    assert answer_span("number", "It was approved by 119 countries.", {"approv"}, idf)[0] == 1.0
+    assert answer_span("number", "It was a three-day conference.", {"day"}, idf)[0] == 1.0  # a time unit counts
+    assert answer_type("How old was she?") == "number"
+    assert answer_span("number", "She marked her 76th birthday.", {"old"}, idf)[0] == 1.0
+
+
 def test_capitals_in_a_credit_line_are_names() -> None:
     credit = "SOURCE: VADIM SAVITSKY / RUSSIAN DEFENCE MINISTRY PRESS OFFICE/ TASS"
     assert answer_span("name", credit, {"agenc"}, {"tass": 2.0})[0] == 0.0  # read as a headline

@@ -83,6 +83,13 @@ def test_a_role_line_is_found_by_its_articles_title(seeded, question: str, phras
     assert result.citations[0].doc_id == "002_996cae21006e1810"
 
 
+def test_the_credit_line_not_its_caption_answers_who_took_a_photo(seeded) -> None:
+    """Reuters' caption and its credit are one passage: the caption has every word of the question,
+    but only the credit line plays the role asked for."""
+    result = seeded.ask("Who took the picture of Shoigu and Min Aung Hlaing walking past the honour guard?")
+    assert not result.abstained and "Vadim Savitskiy" in result.answer and "honour guard" not in result.answer
+
+
 def test_who_can_be_answered_without_a_proper_name(seeded) -> None:
     result = seeded.ask("Who accused Moscow of legitimising Myanmar's military junta?")
     assert not result.abstained and "Rights activists" in result.answer
