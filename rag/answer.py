@@ -74,7 +74,7 @@ def missing_name(question: str, context: str, idf: dict[str, float]) -> float:
 
 
 def _mentioned(word: str, have: set[str]) -> bool:
-    """``word`` or a word it begins or ends with (4+ letters): "Russian" is mentioned by "Russia"."""
+    """``word``, or a word of 4+ letters that begins it or that it begins: "Russia" mentions "Russian"."""
     return word in have or any(len(h) >= 4 and len(word) >= 4 and (word.startswith(h) or h.startswith(word))
                                for h in have)
 
