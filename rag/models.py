@@ -38,3 +38,15 @@ class DocumentInfo(BaseModel):
 
 class Document(DocumentInfo):
     text: str = Field(description="The article's raw decoded text; citation offsets index it.")
+
+
+class Filters(BaseModel):
+    """Ask only within some articles: applied inside retrieval (dense and lexical), not after it."""
+
+    doc_ids: list[str] | None = Field(None, description="Only these article ids.")
+    outlets: list[str] | None = Field(None, description="Only articles from these outlets (as listed by /api/documents).")
+    date_from: str | None = Field(None, description="ISO date YYYY-MM-DD; only articles dated on or after it.")
+    date_to: str | None = Field(None, description="ISO date YYYY-MM-DD; only articles dated on or before it.")
+
+    def empty(self) -> bool:
+        return not (self.doc_ids or self.outlets or self.date_from or self.date_to)
