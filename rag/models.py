@@ -11,6 +11,9 @@ class Citation(BaseModel):
     outlet: str
     date: str | None = None
     url: str | None = None
+    date_source: str | None = Field(None, description="Where the date came from: meta tag, dateline, page "
+                                    "header, sidecar, feed.")
+    source: str | None = Field(None, description="The original file name, URL or dump row.")
     quote: str = Field(description="Verbatim article text; equals the article's raw text [start:end].")
     start: int
     end: int
@@ -33,6 +36,9 @@ class DocumentInfo(BaseModel):
     outlet: str
     date: str | None = None
     url: str | None = None
+    date_source: str | None = Field(None, description="Where the date came from: meta tag, dateline, page "
+                                    "header, sidecar, feed.")
+    source: str | None = Field(None, description="The original file name, URL or dump row.")
     passages: int
 
 

@@ -1,0 +1,1 @@
+"""Where news comes from besides article files: saved pages, links, feeds and dataset dumps."""
