@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.article import ARTICLE_SUFFIXES, Article, ArticleError, parse
+from index.article import ARTICLE_SUFFIXES, Article, ArticleError, file_hash, parse
 from index.chunking import chunk, make_splitter
-from index.store import Store
+from index.store import DocState, Store, Written
 
 Embed = Callable[[list[str]], list[list[float]]]
+BATCH_PASSAGES = 512  # passages embedded and written per round trip, across articles
 
 
 @dataclass
@@ -22,95 +25,213 @@ class IngestReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     passages_embedded: int = 0
     encodings: dict[str, str] = field(default_factory=dict)  # path -> non-UTF-8 encoding used
+    repaired: int = 0  # documents redone or dropped because an earlier write was interrupted
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.updated or self.removed)
+        return bool(self.added or self.updated or self.removed or self.repaired)
 
     def summary(self) -> str:
         lines = [f"added {len(self.added)}, updated {len(self.updated)}, unchanged {len(self.unchanged)}, "
                  f"removed {len(self.removed)}, skipped {len(self.skipped)} "
                  f"({self.passages_embedded} passages embedded)"]
-        lines += [f"  skipped {path}: {reason}" for path, reason in self.skipped]
+        if self.repaired:
+            lines.append(f"  repaired {self.repaired} documents left unfinished by an interrupted write")
+        lines += [f"  skipped {path!r}: {reason}" if "\n" in path else f"  skipped {path}: {reason}"
+                  for path, reason in self.skipped]
         lines += [f"  decoded {path} as {enc} (not UTF-8)" for path, enc in self.encodings.items()]
         return "\n".join(lines)
 
 
-def collect(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
-    """Expand folders into article files; return ``(files, folders scanned)``."""
+def _unusable(path: Path, root: Path | None, max_bytes: int | None) -> str | None:
+    """Why ``path`` cannot be read as an article file (None when it can)."""
+    if path.is_symlink():
+        target = path.resolve()
+        if not target.exists():
+            return "broken symlink"
+        if root is not None and not target.is_relative_to(root):
+            return "symlink to a file outside the corpus folder (not followed)"
+    try:
+        st = path.stat()
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    if stat.S_ISDIR(st.st_mode):
+        return "a directory, not an article file"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file (FIFO, socket or device)"
+    if max_bytes is not None and st.st_size > max_bytes:
+        return f"file is {st.st_size} bytes, over the {max_bytes}-byte limit (RAG_MAX_FILE_BYTES)"
+    return None
+
+
+def collect(paths: Iterable[Path], max_bytes: int | None = None
+            ) -> tuple[list[Path], list[Path], list[tuple[str, str]]]:
+    """Expand folders into article files: ``(files, folders scanned, skipped with reasons)``.
+
+    Symbolic links are kept as named (not resolved), and one leading out of its folder is not followed.
+    """
     files: list[Path] = []
     folders: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            folders.append(path.resolve())
-            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in ARTICLE_SUFFIXES
-                            and not p.name.startswith("."))
-        else:
-            files.append(path)
-    return [f.resolve() for f in files], folders
+    skipped: list[tuple[str, str]] = []
+    for given in paths:
+        path = Path(os.path.abspath(given))
+        if not path.is_dir():
+            reason = _unusable(path, None, max_bytes)
+            (skipped.append((str(path), reason)) if reason else files.append(path))
+            continue
+        folders.append(path)
+        root = path.resolve()
+        for dirpath, dirnames, filenames in os.walk(path):  # does not descend into linked folders
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(dirnames + filenames):
+                if name.startswith(".") or Path(name).suffix.lower() not in ARTICLE_SUFFIXES:
+                    continue
+                candidate = Path(dirpath) / name
+                reason = _unusable(candidate, root, max_bytes)
+                (skipped.append((str(candidate), reason)) if reason else files.append(candidate))
+    return files, folders, skipped
+
+
+class _Batches:
+    """Chunk articles as they come; embed (shortest texts first) and write a batch at a time."""
+
+    def __init__(self, store: Store, embed: Embed, max_chars: int, report: IngestReport) -> None:
+        self.store, self.embed, self.report = store, embed, report
+        self.splitter = make_splitter(max_chars)
+        self.pending: list[tuple[Article, str, list, bool]] = []
+        self.size = 0
+
+    def add(self, article: Article, digest: str, update: bool) -> None:
+        passages = chunk(article, splitter=self.splitter)
+        self.pending.append((article, digest, passages, update))
+        self.size += len(passages)
+        if self.size >= BATCH_PASSAGES:
+            self.flush()
+
+    def flush(self) -> None:
+        texts = [p.text for _, _, passages, _ in self.pending for p in passages]
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding per model batch
+        vectors: list[list[float]] = [[]] * len(texts)
+        for i, vec in zip(order, self.embed([texts[i] for i in order]) if texts else []):
+            vectors[i] = vec
+        written, at = [], 0
+        for article, digest, passages, _ in self.pending:
+            written.append(Written(article, digest, passages, vectors[at:at + len(passages)]))
+            at += len(passages)
+        self.store.write(written)
+        for article, _, passages, update in self.pending:
+            (self.report.updated if update else self.report.added).append(article.doc_id)
+        self.report.passages_embedded += len(texts)
+        self.pending, self.size = [], 0
 
 
 def ingest(paths: Iterable[Path], store: Store, embed: Embed, max_chars: int = 400,
-           progress: bool = False) -> IngestReport:
+           progress: bool = False, max_bytes: int | None = None) -> IngestReport:
     """Index ``paths`` (files or folders) incrementally.
 
-    Unchanged documents (same content hash, all passages stored) embed nothing;
-    changed ones replace their passages; documents whose file disappeared from a
-    scanned folder are removed; identical content under a second name is skipped.
+    Unchanged files (same bytes, same path) are only hashed: nothing is parsed or embedded, and when
+    nothing changed no lock is taken. Changed files replace their passages; documents whose file left a
+    scanned folder are removed; identical content under a second name is skipped; each unusable file is
+    reported and the rest goes on. Records left by an interrupted write are found and redone.
     """
+    paths = list(paths)
+    files, folders, skipped = collect(paths, max_bytes)
+    quick = _unchanged(files, folders, store)
+    if quick is not None:
+        return IngestReport(unchanged=quick, skipped=skipped)
+    with store.write_lock():
+        return _ingest(files, folders, skipped, store, embed, max_chars, progress)
+
+
+def _unchanged(files: list[Path], folders: list[Path], store: Store) -> list[str] | None:
+    """The document ids when every file matches the manifest and nothing else needs doing, else None."""
+    states = store.doc_states()
+    by_path = {s.path: s for s in states.values()}
+    counts = store.counts()
+    if (counts["articles"], counts["passages"]) != (len(states), sum(s.n_passages for s in states.values())):
+        return None
+    if (counts["expected_articles"], counts["expected_passages"]) != (counts["articles"], counts["passages"]):
+        return None
+    ids = []
+    for path in files:
+        state = by_path.pop(str(path), None)
+        try:
+            if state is None or state.file_hash != file_hash(path, path.read_bytes()):
+                return None
+        except OSError:
+            return None
+        ids.append(state.doc_id)
+    if any(_gone(s.path, folders) for s in by_path.values()):
+        return None
+    return ids
+
+
+def _repair(store: Store, states: dict[str, DocState]) -> set[str]:
+    """After an interrupted write: drop records no manifest entry owns; return documents stored short."""
+    stored = store.stored_counts()
+    orphans = [d for d in stored if d not in states]
+    store.delete(orphans)
+    return {d for d, s in states.items() if stored.get(d, 0) != s.n_passages} | set(orphans)
+
+
+def _ingest(files: list[Path], folders: list[Path], skipped: list[tuple[str, str]], store: Store,
+            embed: Embed, max_chars: int, progress: bool) -> IngestReport:
     from tqdm import tqdm
 
-    files, folders = collect(paths)
-    report = IngestReport()
-    splitter = make_splitter(max_chars)
-    with store.write_lock():
-        states = store.doc_states()
-        owner_of_hash = {s.doc_hash: s.doc_id for s in states.values()}
-        seen_ids: dict[str, str] = {}
-        for path in tqdm(files, desc="ingest", unit="file", disable=not progress or len(files) < 10):
-            try:
-                article = parse(path)
-            except ArticleError as exc:
-                report.skipped.append((str(path), str(exc)))
+    report = IngestReport(skipped=list(skipped))
+    states = store.doc_states()
+    counts = store.counts()
+    consistent = counts["passages"] == sum(s.n_passages for s in states.values()) == counts["expected_passages"]
+    redo = set() if consistent and counts["articles"] == len(states) else _repair(store, states)
+    report.repaired = len(redo)
+    by_path = {s.path: s for s in states.values()}
+    owner_of_hash = {s.doc_hash: s.doc_id for s in states.values()}
+    seen_ids: dict[str, str] = {}
+    batches = _Batches(store, embed, max_chars, report)
+    for path in tqdm(files, desc="ingest", unit="file", disable=not progress or len(files) < 10):
+        try:
+            data = path.read_bytes()
+            digest = file_hash(path, data)
+            state = by_path.get(str(path))
+            if state and state.file_hash == digest and state.doc_id not in redo and state.doc_id not in seen_ids:
+                seen_ids[state.doc_id] = str(path)
+                report.unchanged.append(state.doc_id)
                 continue
-            if article.encoding != "utf-8":
-                report.encodings[str(path)] = article.encoding
-            if article.doc_id in seen_ids:
-                report.skipped.append((str(path), f"same document id as {seen_ids[article.doc_id]}"))
-                continue
-            owner = owner_of_hash.get(article.content_hash)
-            if owner is not None and owner != article.doc_id and (owner in seen_ids or _still_there(states, owner)):
-                report.skipped.append((str(path), f"duplicate of {owner} (identical content)"))
-                continue
-            seen_ids[article.doc_id] = str(path)
-            owner_of_hash[article.content_hash] = article.doc_id
-            state = states.get(article.doc_id)
-            if state and state.doc_hash == article.content_hash and state.complete and state.path == str(path):
-                report.unchanged.append(article.doc_id)
-                continue
-            report.passages_embedded += _write(article, store, embed, splitter)
-            (report.updated if state else report.added).append(article.doc_id)
-        for doc_id, state in states.items():
-            if doc_id not in seen_ids and _gone(state.path, folders):
-                store.delete(doc_id)
-                report.removed.append(doc_id)
-        if report.changed:
-            store.mark_changed()
+            article = parse(path, data)
+        except ArticleError as exc:
+            report.skipped.append((str(path), str(exc)))
+            continue
+        except OSError as exc:  # e.g. a name too long for its sidecar's name
+            report.skipped.append((str(path), f"cannot read: {exc.strerror or exc}"))
+            continue
+        if article.encoding != "utf-8":
+            report.encodings[str(path)] = article.encoding
+        if article.doc_id in seen_ids:
+            report.skipped.append((str(path), f"same document id as {seen_ids[article.doc_id]}"))
+            continue
+        owner = owner_of_hash.get(article.content_hash)
+        if owner is not None and owner != article.doc_id and (owner in seen_ids or _still_there(states, owner)):
+            report.skipped.append((str(path), f"duplicate of {owner} (identical content)"))
+            continue
+        seen_ids[article.doc_id] = str(path)
+        owner_of_hash[article.content_hash] = article.doc_id
+        batches.add(article, digest, update=article.doc_id in states)
+    batches.flush()
+    report.removed = [d for d, s in states.items() if d not in seen_ids and _gone(s.path, folders)]
+    store.delete(report.removed)
+    if report.changed or not consistent:
+        store.mark_changed()
     return report
 
 
-def _still_there(states: dict, doc_id: str) -> bool:
-    return Path(states[doc_id].path).is_file()
+def _still_there(states: dict[str, DocState], doc_id: str) -> bool:
+    return doc_id in states and Path(states[doc_id].path).is_file()
 
 
 def _gone(path: str, folders: list[Path]) -> bool:
-    """A stored document goes when its file vanished, or left a folder being synced."""
-    p = Path(path)
-    return not p.is_file() or any(p.is_relative_to(f) for f in folders)
+    """A stored document goes when it lies in a folder being synced and was not found there.
 
-
-def _write(article: Article, store: Store, embed: Embed, splitter) -> int:
-    passages = chunk(article, splitter=splitter)
-    embeddings = embed([p.text for p in passages])
-    store.replace(article, passages, embeddings)
-    return len(passages)
+    Documents outside the scanned folders stay: on a shared Chroma server they may be another
+    machine's files.
+    """
+    return any(Path(path).is_relative_to(f) for f in folders)

@@ -1,11 +1,28 @@
-"""The Chroma collection behind the index, reached through llama-index's ChromaVectorStore."""
+"""The Chroma collections behind the index, written and queried through llama-index's ChromaVectorStore.
+
+Three collections, all in the one store every process shares (embedded under the data dir, or a Chroma server):
+
+- ``<name>.state``: the record ``state`` (which passage collection is live, the generation, the expected
+  totals) and, in server mode, the ``writer`` lease that serialises writers across processes and machines;
+- the live passage collection (``<name>`` at first, ``<name>.r<time>`` after a rebuild): one record per
+  passage, carrying only ``doc_id``/``start``/``end`` besides what llama-index writes;
+- ``<live>.docs``: the manifest, one record per article (metadata, file and content hashes, passage count).
+  A manifest record is written only after its passages, so an interrupted write is redone by the next ingest.
+
+Nothing reads a whole collection in one call: Chroma 1.5 fails past ~32k records ("too many SQL variables").
+"""
 
 from __future__ import annotations
 
 import fcntl
 import math
+import os
+import random
+import socket
 import threading
 import time
+import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,8 +36,18 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 from index.article import Article
 from index.chunking import Passage
 
-# Metadata keys written on every record (Chroma metadata cannot hold None: "" stands for it).
-DOC_KEYS = ("doc_id", "title", "outlet", "date", "url", "path", "doc_hash", "n_passages")
+PAGE = 5000  # records per collection.get: well under Chroma's SQL-variable limit
+DOC_FIELDS = ("title", "outlet", "date", "url", "date_source", "source")
+_DUMMY = [1.0]  # manifest and state records are looked up by id, never by vector
+_HOST = socket.gethostname()
+
+
+class StoreError(RuntimeError):
+    """The index cannot be used: ``kind`` is ``unavailable`` (server down) or ``damaged``."""
+
+    def __init__(self, message: str, kind: str = "unavailable") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -41,101 +68,436 @@ class DocState:
     n_passages: int
     stored: int
     meta: dict[str, str | None]
+    file_hash: str = ""
 
     @property
     def complete(self) -> bool:
-        """False after an interrupted write: the next ingest redoes the document."""
         return self.stored == self.n_passages
+
+
+@dataclass(frozen=True)
+class Written:
+    """One article ready to store: its passages with their vectors."""
+
+    article: Article
+    file_hash: str
+    passages: list[Passage]
+    embeddings: list[list[float]]
 
 
 def _clean(meta: dict) -> dict[str, str | None]:
     """Article metadata as shown to users: None for unknown date/url, fallbacks for title/outlet."""
-    out = {k: (meta.get(k) or None) for k in ("doc_id", "title", "outlet", "date", "url")}
+    out = {"doc_id": meta["doc_id"], **{k: (meta.get(k) or None) for k in DOC_FIELDS}}
     return {**out, "title": out["title"] or meta["doc_id"], "outlet": out["outlet"] or "unknown"}
 
 
-class Store:
-    """One Chroma collection; embedded under ``data_dir`` or on a Chroma server."""
+def _state_of(doc_id: str, m: dict) -> DocState:
+    n = int(m.get("n_passages", 0))
+    return DocState(doc_id, m.get("path", ""), m.get("doc_hash", ""), n, n, _clean({**m, "doc_id": doc_id}),
+                    m.get("file_hash", ""))
 
-    def __init__(self, data_dir: Path, collection: str = "articles", chroma_url: str | None = None) -> None:
-        import chromadb
 
-        self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        if chroma_url:
-            u = urlparse(chroma_url)
-            self.client = chromadb.HttpClient(host=u.hostname or "127.0.0.1", port=u.port or 8000,
-                                              ssl=u.scheme == "https")
-            self.mode = "server"
-        else:
-            self.client = chromadb.PersistentClient(path=str(self.data_dir / "chroma"))
-            self.mode = "embedded"
-        self.collection = self.client.get_or_create_collection(collection, metadata={"hnsw:space": "cosine"})
-        self.vector_store = ChromaVectorStore(chroma_collection=self.collection)
-        self._thread_lock = threading.RLock()
+def split_passage_id(passage_id: str) -> tuple[str, int, int]:
+    """``doc_id:start:end:digest`` (see ``Passage.passage_id``) -> ``(doc_id, start, end)``."""
+    doc_id, start, end, _ = passage_id.rsplit(":", 3)
+    return doc_id, int(start), int(end)
+
+
+def _translate(exc: BaseException, where: str) -> StoreError | None:
+    """Map a client failure onto StoreError; None for anything that is a bug, not the store."""
+    import chromadb.errors
+    import httpx
+
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, (httpx.TransportError, ConnectionError)) or (
+            isinstance(exc, ValueError) and "connect" in str(exc).lower()):
+        return StoreError(f"Chroma server at {where} is unreachable ({type(exc).__name__}); "
+                          "answers resume when it is back")
+    if isinstance(exc, chromadb.errors.ChromaError):
+        text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        damaged = any(w in text.lower() for w in ("malformed", "not a database", "finding id", "corrupt",
+                                                   "no such table", "hnsw", "segment"))
+        if damaged:
+            return StoreError(f"the index at {where} is damaged ({text}); run `rag doctor`, then "
+                              "`rag ingest --rebuild`", "damaged")
+        return StoreError(f"Chroma at {where} failed: {text}")
+    return None
+
+
+@contextmanager
+def guard(where: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - re-raised unless it is a store failure
+        err = _translate(exc, where)
+        if err is None or err is exc:
+            raise
+        raise err from exc
+
+
+class _WriterLock:
+    """Serialise writers: a file lock beside an embedded store, a lease record on a Chroma server.
+
+    Re-entrant within a thread. The lease names its holder (host, pid) and expires unless renewed, so a
+    killed writer on this host is taken over at once and one elsewhere after ``lease_s``.
+    """
+
+    def __init__(self, store: "Store", lease_s: float) -> None:
+        self.store, self.lease_s = store, lease_s
+        self._local = threading.RLock()
+        self._depth = 0
 
     @contextmanager
-    def write_lock(self) -> Iterator[None]:
-        """Serialise writers across threads and processes (Chroma is not multi-writer safe)."""
-        with self._thread_lock, open(self.data_dir / "write.lock", "a") as fh:
+    def hold(self) -> Iterator[None]:
+        with self._local:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            with (self._file() if self.store.mode == "embedded" else self._lease()):
+                self._depth = 1
+                try:
+                    yield
+                finally:
+                    self._depth = 0
+
+    @contextmanager
+    def _file(self) -> Iterator[None]:
+        with open(self.store.data_dir / "write.lock", "a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def generation(self) -> int:
-        """Changes whenever any process wrote to the index (see ``mark_changed``)."""
+    def busy(self) -> str | None:
+        """Who is writing now (another process), or None."""
+        if self.store.mode == "embedded":
+            with open(self.store.data_dir / "write.lock", "a") as fh:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return "a writer on this machine"
+                fcntl.flock(fh, fcntl.LOCK_UN)
+                return None
+        holder = self._holder()
+        return f"{holder['host']} pid {holder['pid']}" if holder and not self._stale(holder) else None
+
+    def _holder(self) -> dict | None:
+        got = self.store.state_collection.get(ids=["writer"], include=["metadatas"])
+        return got["metadatas"][0] if got["ids"] else None
+
+    def _stale(self, holder: dict) -> bool:
+        if float(holder.get("expires", 0)) < time.time():
+            return True
+        if holder.get("host") == _HOST:
+            try:
+                os.kill(int(holder.get("pid", 0)), 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                return False
+        return False
+
+    @contextmanager
+    def _lease(self) -> Iterator[None]:
+        col, token = self.store.state_collection, uuid.uuid4().hex
+        meta = {"owner": token, "host": _HOST, "pid": os.getpid()}
+        waited_for = None
+        while True:
+            with guard(self.store.where):
+                col.add(ids=["writer"], embeddings=[_DUMMY], metadatas=[{**meta, "expires": time.time() +
+                                                                        self.lease_s}])  # no-op if held
+                holder = self._holder()
+            if holder and holder.get("owner") == token:
+                break
+            if holder and self._stale(holder):
+                with guard(self.store.where):
+                    col.delete(ids=["writer"], where={"owner": holder["owner"]})  # only that stale lease
+                continue
+            waited_for = waited_for or time.monotonic()
+            time.sleep(0.05 + random.random() * 0.2)
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(self.lease_s / 4):
+                try:
+                    if (self._holder() or {}).get("owner") == token:
+                        col.update(ids=["writer"], metadatas=[{**meta, "expires": time.time() + self.lease_s}])
+                except Exception:  # noqa: BLE001 - the server may be down; the writer itself will fail
+                    pass
+
+        renewer = threading.Thread(target=renew, daemon=True, name="rag-lease")
+        renewer.start()
         try:
-            return int((self.data_dir / "generation").read_text() or 0)
-        except (FileNotFoundError, ValueError):
-            return 0
+            yield
+        finally:
+            stop.set()
+            renewer.join()
+            try:
+                col.delete(ids=["writer"], where={"owner": token})
+            except Exception:  # noqa: BLE001 - the lease expires by itself
+                pass
+
+
+class Store:
+    """The index in one Chroma store; embedded under ``data_dir`` or on a Chroma server."""
+
+    def __init__(self, data_dir: Path, collection: str = "articles", chroma_url: str | None = None,
+                 lease_s: float = 30.0) -> None:
+        import chromadb
+
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.name = collection
+        self.mode = "server" if chroma_url else "embedded"
+        self.where = chroma_url or str(self.data_dir / "chroma")
+        with guard(self.where):
+            if chroma_url:
+                u = urlparse(chroma_url)
+                self.client = chromadb.HttpClient(host=u.hostname or "127.0.0.1", port=u.port or 8000,
+                                                  ssl=u.scheme == "https")
+            else:
+                self.client = chromadb.PersistentClient(path=self.where)
+            self.state_collection = self.client.get_or_create_collection(f"{collection}.state")
+            self._lock = _WriterLock(self, lease_s)
+            self._follow = True  # a rebuild in progress stays on its own collections
+            self._bind(self._state().get("active") or collection)
+
+    def _bind(self, live: str) -> None:
+        self.live = live
+        self.collection = self.client.get_or_create_collection(live, metadata={"hnsw:space": "cosine"})
+        self.manifest = self.client.get_or_create_collection(f"{live}.docs")
+        self.vector_store = ChromaVectorStore(chroma_collection=self.collection)
+
+    # --- coordination ----------------------------------------------------------
+
+    def _state(self) -> dict:
+        got = self.state_collection.get(ids=["state"], include=["metadatas"])
+        return dict(got["metadatas"][0]) if got["ids"] else {}
+
+    def _sync(self) -> dict:
+        """Read the shared state; follow a rebuild another process swapped in."""
+        state = self._state()
+        if self._follow and (state.get("active") or self.name) != self.live:
+            self._bind(state["active"])
+        return state
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Serialise writers across threads, processes and (server mode) machines."""
+        with self._lock.hold(), guard(self.where):
+            self._sync()
+            yield
+
+    def writer_busy(self) -> str | None:
+        with guard(self.where):
+            return self._lock.busy()
+
+    def generation(self) -> int:
+        """Changes whenever any process wrote to the index; one small read of the shared state."""
+        with guard(self.where):
+            return int(self._sync().get("generation", 0))
 
     def mark_changed(self) -> None:
-        """Bump the generation (called under ``write_lock``; written atomically)."""
-        tmp = self.data_dir / "generation.tmp"
-        tmp.write_text(str(max(time.time_ns(), self.generation() + 1)))
-        tmp.replace(self.data_dir / "generation")
+        """Bump the generation and record the totals the index should now hold (under ``write_lock``).
 
-    def passages(self) -> list[StoredPassage]:
-        got = self.collection.get(include=["documents", "metadatas"])
-        out = [StoredPassage(pid, m["doc_id"], int(m["start"]), int(m["end"]), text or "", _clean(m))
-               for pid, text, m in zip(got["ids"], got["documents"], got["metadatas"])]
-        out.sort(key=lambda p: (p.doc_id, p.start))
-        return out
+        A rebuild's collections stay out of the shared state until ``activate``."""
+        if not self._follow:
+            return
+        with guard(self.where):
+            state = self._state()
+            self.state_collection.upsert(ids=["state"], embeddings=[_DUMMY], metadatas=[{
+                **state, "active": self.live, "generation": max(time.time_ns(), int(state.get("generation", 0)) + 1),
+                "articles": self.manifest.count(), "passages": self.collection.count()}])
+
+    # --- reading ---------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Constant-time figures: records now stored, and the totals the last complete write left."""
+        with guard(self.where):
+            state = self._sync()
+            return {"articles": self.manifest.count(), "passages": self.collection.count(),
+                    "expected_articles": int(state.get("articles", -1)),
+                    "expected_passages": int(state.get("passages", -1))}
+
+    def _pages(self, collection, include: list[str], page: int = PAGE) -> Iterator[dict]:
+        offset = 0
+        while True:
+            with guard(self.where):
+                got = collection.get(limit=page, offset=offset, include=include)
+            if not got["ids"]:
+                return
+            yield got
+            offset += len(got["ids"])
 
     def doc_states(self, doc_id: str | None = None) -> dict[str, DocState]:
-        """Per-document state from the records (all documents, or just ``doc_id``)."""
-        got = self.collection.get(where={"doc_id": doc_id} if doc_id else None, include=["metadatas"])
-        counts: dict[str, int] = {}
-        first: dict[str, dict] = {}
-        for m in got["metadatas"]:
-            counts[m["doc_id"]] = counts.get(m["doc_id"], 0) + 1
-            first.setdefault(m["doc_id"], m)
-        return {d: DocState(d, m.get("path", ""), m.get("doc_hash", ""), int(m.get("n_passages", 0)),
-                            counts[d], _clean(m)) for d, m in first.items()}
+        """Per-document state from the manifest (all documents, or just ``doc_id``)."""
+        if doc_id is not None:
+            with guard(self.where):
+                got = self.manifest.get(ids=[doc_id], include=["metadatas"])
+            return {d: _state_of(d, m) for d, m in zip(got["ids"], got["metadatas"])}
+        return {d: _state_of(d, m) for got in self._pages(self.manifest, ["metadatas"])
+                for d, m in zip(got["ids"], got["metadatas"])}
 
-    def replace(self, article: Article, passages: list[Passage], embeddings: list[list[float]]) -> None:
-        """Swap a document's records for new ones (call under ``write_lock``)."""
-        self.delete(article.doc_id)
-        meta = {**{k: v or "" for k, v in article.meta().items()}, "path": article.path,
-                "doc_hash": article.content_hash, "n_passages": len(passages)}
-        nodes = [
-            TextNode(id_=p.passage_id, text=p.text, embedding=emb,
-                     metadata={**meta, "start": p.start, "end": p.end},
-                     relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=article.doc_id)})
-            for p, emb in zip(passages, embeddings)
-        ]
-        if nodes:
-            self.vector_store.add(nodes)
+    def owner_of(self, content_hash: str) -> str | None:
+        """The document already holding this content, if any."""
+        with guard(self.where):
+            got = self.manifest.get(where={"doc_hash": content_hash}, limit=1, include=[])
+        return got["ids"][0] if got["ids"] else None
 
-    def delete(self, doc_id: str) -> None:
-        self.vector_store.delete(ref_doc_id=doc_id)
+    def iter_passages(self, page: int = PAGE) -> Iterator[StoredPassage]:
+        """Every passage, a page at a time, in storage order (text only: the rest is in the id and manifest)."""
+        metas = {d: s.meta for d, s in self.doc_states().items()}
+        for got in self._pages(self.collection, ["documents"], page):
+            for pid, text in zip(got["ids"], got["documents"]):
+                doc_id, start, end = split_passage_id(pid)
+                if doc_id in metas:  # records of an unfinished write have no manifest entry yet
+                    yield StoredPassage(pid, doc_id, start, end, text or "", metas[doc_id])
 
-    def query(self, embedding: list[float], k: int) -> list[tuple[str, float]]:
-        """Dense search: ``(passage_id, cosine similarity)`` best first."""
-        if self.collection.count() == 0:
-            return []
-        res = self.vector_store.query(VectorStoreQuery(query_embedding=embedding, similarity_top_k=k))
+    def passages(self) -> list[StoredPassage]:
+        """All passages, by document and offset."""
+        return sorted(self.iter_passages(), key=lambda p: (p.doc_id, p.start))
+
+    def stored_counts(self) -> Counter[str]:
+        """Passage records per document id, read a page of ids at a time."""
+        counts: Counter[str] = Counter()
+        for got in self._pages(self.collection, []):
+            counts.update(split_passage_id(pid)[0] for pid in got["ids"])
+        return counts
+
+    def query(self, embedding: list[float], k: int, where: dict | None = None) -> list[tuple[str, float]]:
+        """Dense search: ``(passage_id, cosine similarity)`` best first; ``where`` is a Chroma metadata
+        filter applied inside the search (e.g. ``{"doc_id": {"$in": [...]}}``)."""
+        with guard(self.where):
+            if self.collection.count() == 0:
+                return []
+            res = self.vector_store.query(VectorStoreQuery(query_embedding=embedding, similarity_top_k=k),
+                                          **({"where": where} if where else {}))
         # ChromaVectorStore reports exp(-distance); with cosine distance that maps back to cosine.
         return [(pid, 1.0 + math.log(max(sim, 1e-12))) for pid, sim in zip(res.ids or [], res.similarities or [])]
+
+    # --- writing (under write_lock) --------------------------------------------
+
+    def write(self, batch: list[Written]) -> None:
+        """Store several articles' passages in a few round trips; each manifest record goes in last."""
+        if not batch:
+            return
+        doc_ids = [w.article.doc_id for w in batch]
+        nodes = [TextNode(id_=p.passage_id, text=p.text, embedding=emb,
+                          metadata={"doc_id": w.article.doc_id, "start": p.start, "end": p.end},
+                          relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=w.article.doc_id)})
+                 for w in batch for p, emb in zip(w.passages, w.embeddings)]
+        with guard(self.where):
+            self.manifest.delete(ids=doc_ids)  # from here until the end, these documents read as unfinished
+            self.collection.delete(where={"doc_id": {"$in": doc_ids}})
+            if nodes:
+                self.vector_store.add(nodes)
+            self.manifest.upsert(ids=doc_ids, embeddings=[_DUMMY] * len(batch), metadatas=[
+                {**{k: getattr(w.article, k) or "" for k in DOC_FIELDS}, "path": w.article.path,
+                 "doc_hash": w.article.content_hash, "file_hash": w.file_hash, "n_passages": len(w.passages)}
+                for w in batch])
+
+    def delete(self, doc_ids: str | list[str]) -> None:
+        doc_ids = [doc_ids] if isinstance(doc_ids, str) else doc_ids
+        if doc_ids:
+            with guard(self.where):
+                self.manifest.delete(ids=doc_ids)
+                self.collection.delete(where={"doc_id": {"$in": doc_ids}})
+
+    # --- checking and rebuilding -------------------------------------------------
+
+    def check(self, full: bool = False, sample: int = 32) -> list[str]:
+        """Problems found, each a sentence; empty when the index is consistent.
+
+        Compares the manifest, Chroma's records and what a vector query reaches: every record when
+        ``full`` (``rag doctor``), else ``sample`` records from random places (start-up).
+        """
+        c = self.counts()
+        problems = self.check_counts(c)
+        if full:
+            expected = sum(s.n_passages for s in self.doc_states().values())
+            if expected != c["passages"]:
+                problems.append(f"the manifest lists {expected} passages, Chroma's metadata holds {c['passages']}")
+            reached = self._reachable(c["passages"])
+            if reached != c["passages"]:
+                problems.append(f"a vector query reaches {reached} of {c['passages']} passages "
+                                "(the vector index is damaged or missing)")
+        elif c["passages"]:
+            problems += self._probe(c["passages"], sample)
+        return problems
+
+    def check_counts(self, c: dict[str, int]) -> list[str]:
+        """Constant time: do the stored records match what the last complete write left?"""
+        if c["expected_passages"] < 0 or (c["articles"], c["passages"]) == (c["expected_articles"],
+                                                                            c["expected_passages"]):
+            return []
+        if self.writer_busy():
+            return []  # a write is under way
+        return [f"the last complete write left {c['expected_articles']} articles / {c['expected_passages']} "
+                f"passages but the store holds {c['articles']} / {c['passages']} (an interrupted write: "
+                "`rag ingest` repairs it)"]
+
+    def _reachable(self, n: int) -> int:
+        if n == 0:
+            return 0
+        with guard(self.where):
+            probe = self.collection.get(limit=1, include=["embeddings"])
+            got = self.collection.query(query_embeddings=[list(probe["embeddings"][0])], n_results=n, include=[])
+        return len(got["ids"][0])
+
+    def _probe(self, n: int, sample: int) -> list[str]:
+        """Each sampled record's own vector must find it (a lost vector segment fails here)."""
+        offset = random.randrange(max(1, n - sample + 1))
+        try:
+            with guard(self.where):
+                got = self.collection.get(limit=sample, offset=offset, include=["embeddings"])
+                res = self.collection.query(query_embeddings=[list(e) for e in got["embeddings"]],
+                                            n_results=1, include=["distances"])
+        except StoreError as exc:
+            if exc.kind != "damaged":
+                raise
+            return [f"stored vectors cannot be read back ({exc}): the vector index is damaged or missing"]
+        lost = sum(1 for d in res["distances"] if not d or d[0] > 1e-3)
+        return [f"{lost} of {len(got['ids'])} sampled passages are not found by their own vector "
+                "(the vector index is damaged)"] if lost else []
+
+    def fresh(self) -> "Store":
+        """An empty passage collection and manifest beside the live ones, for a rebuild; shares the lock."""
+        other = object.__new__(Store)
+        other.__dict__.update(self.__dict__)
+        other._follow = False
+        with guard(self.where):
+            other._bind(f"{self.name}.r{time.time_ns()}")
+        return other
+
+    def activate(self, rebuilt: "Store") -> None:
+        """Swap a complete rebuild in (under ``write_lock``) and drop the collections it replaces."""
+        self._bind(rebuilt.live)
+        self.mark_changed()
+        with guard(self.where):
+            names = [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
+        for name in names:  # the replaced collections, and any left by an interrupted rebuild
+            base = name.removesuffix(".docs")
+            if base != self.live and (base == self.name or base.startswith(f"{self.name}.r")):
+                try:
+                    self.client.delete_collection(name)
+                except Exception:  # noqa: BLE001 - a damaged collection may not delete cleanly; it is unused
+                    pass
+
+
+def quarantine(data_dir: Path) -> Path | None:
+    """Move a damaged embedded store aside so a rebuild starts from nothing; returns where it went."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    src = Path(data_dir) / "chroma"
+    if not src.exists():
+        return None
+    SharedSystemClient.clear_system_cache()
+    dest = src.with_name(f"chroma.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    src.rename(dest)
+    return dest

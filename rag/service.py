@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from index.article import ARTICLE_SUFFIXES, ArticleError, parse
 from index.ingest import IngestReport, ingest
-from index.store import DocState, StoredPassage, Store
+from index.store import DocState, StoredPassage, Store, StoreError, quarantine
 from rag.answer import answer
 from rag.models import Answer, Document, DocumentInfo
 from rag.retrieve import Hit, HybridRetriever
@@ -72,6 +73,9 @@ class RagService:
         self._words: set[str] | None = None
         # Retrieval and sentence scoring embed the same question: embed it once.
         self._query_vector = lru_cache(maxsize=256)(self._embed_query)
+        self._problems: tuple[int, list[str]] = (0, [])  # (generation, damage found by the last check)
+        self._health_lock = threading.Lock()
+        self._health: tuple[float, dict] | None = None
 
     @property
     def embedder(self) -> "BaseEmbedding":
@@ -95,12 +99,50 @@ class RagService:
     # --- writing -------------------------------------------------------------
 
     def ingest(self, paths: list[Path] | None = None, progress: bool = False) -> IngestReport:
+        self._health = None
         return ingest(paths or [self.settings.corpus_dir], self.store, self.embed_texts,
-                      self.settings.chunk_chars, progress=progress)
+                      self.settings.chunk_chars, progress=progress, max_bytes=self.settings.max_file_bytes)
 
     def ensure_ingested(self) -> IngestReport | None:
-        """Ingest the corpus folder when the index is empty (first start)."""
-        return self.ingest(progress=True) if self.store.collection.count() == 0 else None
+        """At start: reconcile the corpus folder with the index (first start, a file left by a killed
+        upload; only hashes when nothing changed), then check the index. Never raises for a damaged or
+        unreachable store: ``health`` reports it and requests get a clear error."""
+        try:
+            report = (self.ingest(progress=True)
+                      if self.settings.corpus_dir.is_dir() or self.store.collection.count() == 0 else None)
+            self._problems = (self.store.generation(), self.store.check())
+        except StoreError as exc:
+            if exc.kind == "damaged":
+                self._problems = (0, [str(exc)])
+            return None
+        return report
+
+    def doctor(self) -> list[str]:
+        """Full consistency check: manifest, Chroma's records and what a vector query reaches."""
+        self._problems = (self.store.generation(), self.store.check(full=True))
+        return self._problems[1]
+
+    def rebuild(self) -> IngestReport:
+        """Re-index the corpus folder into fresh collections and swap them in only when complete.
+
+        A damaged embedded store that cannot even be opened is moved aside first."""
+        try:
+            store = self.store
+        except StoreError as exc:
+            if exc.kind != "damaged" or self.settings.chroma_url:
+                raise
+            quarantine(self.settings.data_dir)
+            store = self.store
+        with store.write_lock():
+            fresh = store.fresh()
+            report = ingest([self.settings.corpus_dir], fresh, self.embed_texts, self.settings.chunk_chars,
+                            progress=True, max_bytes=self.settings.max_file_bytes)
+            problems = fresh.check(full=True)
+            if problems:
+                raise StoreError("the rebuilt index failed its check: " + "; ".join(problems), "damaged")
+            store.activate(fresh)
+        self._problems = (store.generation(), [])
+        return report
 
     def add_document(self, filename: str, data: bytes) -> IngestReport:
         """Save an uploaded article into the corpus folder and index it at once."""
@@ -110,15 +152,18 @@ class RagService:
         if len(data) > self.settings.max_upload_bytes:
             raise ArticleError(f"file is larger than {self.settings.max_upload_bytes} bytes")
         target = self.settings.corpus_dir / name
-        parse(target, data)  # refuse before anything is written
+        article = parse(target, data)  # refuse before anything is written
         self.settings.corpus_dir.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{name}.part")
-        tmp.write_bytes(data)
-        tmp.replace(target)
-        report = self.ingest([target])
-        if report.skipped:
-            target.unlink(missing_ok=True)
-            raise ArticleError(report.skipped[0][1])
+        with self.store.write_lock():
+            owner = self.store.owner_of(article.content_hash)
+            if owner not in (None, article.doc_id) and Path(self._state(owner).path).is_file():
+                raise ArticleError(f"duplicate of {owner} (identical content)")
+            before = target.read_bytes() if target.is_file() else None
+            _write_atomic(target, data)
+            report = self.ingest([target])
+            if report.skipped:  # put back what was there: a refused upload changes nothing
+                _write_atomic(target, before) if before is not None else target.unlink(missing_ok=True)
+                raise ArticleError(report.skipped[0][1])
         return report
 
     def delete_document(self, doc_id: str) -> None:
@@ -129,6 +174,7 @@ class RagService:
             if path.is_relative_to(self.settings.corpus_dir.resolve()):
                 path.unlink(missing_ok=True)
             self.store.mark_changed()
+        self._health = None
 
     # --- reading -------------------------------------------------------------
 
@@ -154,8 +200,8 @@ class RagService:
     def _embed_query(self, question: str) -> list[float]:
         return self.embedder.get_query_embedding(question)
 
-    def _dense(self, question: str, k: int) -> list[tuple[str, float]]:
-        return self.store.query(self._query_vector(question), k)
+    def _dense(self, question: str, k: int, where: dict | None = None) -> list[tuple[str, float]]:
+        return self.store.query(self._query_vector(question), k, where)
 
     def check_question(self, question: str) -> str:
         question = (question or "").strip()
@@ -206,10 +252,39 @@ class RagService:
         return Document(**state.meta, passages=state.stored, text=text)
 
     def health(self) -> dict:
-        """From the store's metadata alone: a probe must not load the model."""
-        states = self.store.doc_states()
-        return {"status": "ok", "articles": len(states), "passages": sum(s.stored for s in states.values()),
-                "embed_model": self.settings.embed_model, "store": self.store.mode}
+        """Constant time, from record counts and the shared state: a probe never loads the model or reads
+        the corpus. Concurrent probes share one computation (at most one a second)."""
+        if not self._health_lock.acquire(blocking=self._health is None):
+            return self._health[1]  # another probe is computing: answer with the last figures
+        try:
+            if self._health is None or time.monotonic() - self._health[0] >= 1.0:
+                self._health = (time.monotonic(), self._health_now())
+            return self._health[1]
+        finally:
+            self._health_lock.release()
+
+    def _health_now(self) -> dict:
+        base = {"embed_model": self.settings.embed_model, "store": "server" if self.settings.chroma_url
+                else "embedded"}
+        try:
+            c = self.store.counts()
+            problems = self.store.check_counts(c)
+            generation, found = self._problems
+            if found and generation in (0, self.store.generation()):
+                problems = found + problems
+        except StoreError as exc:
+            if exc.kind != "damaged":
+                raise
+            return {**base, "status": "degraded", "reason": str(exc), "articles": 0, "passages": 0}
+        return {**base, "status": "degraded" if problems else "ok", "reason": "; ".join(problems) or None,
+                "articles": c["articles"], "passages": c["passages"]}
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write beside the target, then rename: a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
 
 
 def _idf(texts: list[str]) -> dict[str, float]:

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     chunk_chars: int = Field(400, ge=80, le=2000, description="Largest passage, in characters.")
     max_question_chars: int = Field(2000, ge=10)
     max_upload_bytes: int = Field(2_000_000, ge=1)
+    max_file_bytes: int = Field(10_000_000, ge=1, description="Larger corpus files are skipped, with a reason.")
     api_key: str | None = Field(None, description="Bearer key required on write routes when set.")
     api_key_reads: bool = Field(False, description="Require the key on read routes too.")
     host: str = "127.0.0.1"
