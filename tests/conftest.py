@@ -41,3 +41,26 @@ def seeded(tmp_path_factory, embedder) -> RagService:
     svc = RagService(make_settings(tmp_path_factory.mktemp("seeded")), embedder=embedder)
     svc.ingest()
     return svc
+
+
+def assert_passages_exact(svc: RagService) -> int:
+    """Every stored passage, read back from the store, is its document's text ``[start:end]``
+    (the text ``RagService.document`` serves), each document's passages are all there, and they
+    cover every content character of the article (nothing dropped). Returns the passages checked."""
+    from index.article import parse
+
+    stored: dict[str, list] = {}
+    for p in svc.store.passages():
+        stored.setdefault(p.doc_id, []).append(p)
+    states = svc.store.doc_states()
+    assert set(stored) == set(states) == {d.doc_id for d in svc.documents()}
+    for doc_id, passages in stored.items():
+        state, text = states[doc_id], svc.document(doc_id).text
+        assert state.complete and len(passages) == state.n_passages, doc_id
+        for p in passages:
+            assert text[p.start:p.end] == p.text, (doc_id, p.start, p.end, p.text[:60], text[p.start:p.end][:60])
+        covered = {i for p in passages for i in range(p.start, p.end)}
+        article = parse(Path(state.path))
+        dropped = [i for s, e in article.spans for i in range(s, e) if i not in covered and not text[i].isspace()]
+        assert not dropped, (doc_id, text[dropped[0]:dropped[0] + 60])
+    return sum(map(len, stored.values()))
