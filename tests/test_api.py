@@ -243,17 +243,126 @@ def test_asks_while_an_upload_is_ingested(client, api_service):
     assert client.delete(f"/api/documents/{NEW_ID}").status_code == 200
 
 
-def test_chat_sidebar_upload(base_url, client, tmp_path):
-    """The chat's upload panel adds through the same service call; the next ask sees the article."""
-    from gradio_client import Client, handle_file
+# --- security (issue 12 items 1, 6, 8; issue 16: every write path's key check) -------------------------------
 
-    path = tmp_path / NEW_NAME
-    path.write_text(NEW_ARTICLE, encoding="utf-8")
-    chat = Client(base_url + "/", verbose=False)
-    try:
-        status, doc_list, _ = chat.predict(handle_file(str(path)), "", api_name="/add_article")
-    finally:
-        chat.close()
-    assert status.startswith("Added") and "Glimmerfen Lantern Festival sets a record" in doc_list
+SECRET = "The vault code is 7319-ALPHA and nobody outside ops may read it."
+
+
+def gradio_call(c: httpx.Client, api_name: str, data: list, headers: dict | None = None) -> str:
+    """One event through Gradio's raw HTTP API (what any script can send): the SSE text it answers."""
+    r = c.post(f"/gradio_api/call/{api_name}", json={"data": data}, headers=headers or {})
+    assert r.status_code == 200, r.text
+    return c.get(f"/gradio_api/call/{api_name}/{r.json()['event_id']}", headers=headers or {}).text
+
+
+def file_data(path) -> dict:
+    return {"path": str(path), "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
+
+
+def test_chat_upload_refuses_server_paths(client, api_service, tmp_path):
+    """A FileData naming a server path (not one uploaded through Gradio) must never reach the corpus."""
+    notes = tmp_path / "ops_notes.txt"
+    notes.write_text(f"# Ops notes\n\n{SECRET}\n", encoding="utf-8")
+    link_dir = tmp_path / "gradio_lookalike"
+    link_dir.mkdir()
+    (link_dir / "linked_notes.txt").symlink_to(notes)
+    before = {d["doc_id"] for d in client.get("/api/documents").json()}
+    for target in (notes, link_dir / "linked_notes.txt", api_service.settings.corpus_dir / "../x/../corpus/"
+                   / next(api_service.settings.corpus_dir.glob("*.txt")).name):
+        out = gradio_call(client, "add_article", [[file_data(target)], ""])
+        assert "7319-ALPHA" not in out and "Added" not in out, out
+    assert {d["doc_id"] for d in client.get("/api/documents").json()} == before
+    assert not list(api_service.settings.corpus_dir.glob("*notes*"))
+    assert "7319-ALPHA" not in ask(client, "What is the vault code?")["answer"]
+
+
+def test_chat_upload_accepts_only_this_apps_uploads(base_url, client):
+    """The legitimate path: a file sent through Gradio's upload route first (gradio_client does that);
+    the next question sees the article."""
+    assert "Added" in client_add(base_url, NEW_ARTICLE)
     assert "48,213" in ask(client, NEW_Q)["answer"]
     assert client.delete(f"/api/documents/{NEW_ID}").status_code == 200
+
+
+def client_add(base_url: str, text: str, key: str = "", headers: dict | None = None) -> str:
+    """Upload NEW_NAME through the chat's add_article event with gradio_client; its status text."""
+    import tempfile
+    from pathlib import Path
+
+    from gradio_client import Client, handle_file
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / NEW_NAME
+        path.write_text(text, encoding="utf-8")
+        chat = Client(base_url + "/", verbose=False, headers=headers)
+        try:
+            return chat.predict([handle_file(str(path))], key, api_name="/add_article")[0]
+        finally:
+            chat.close()
+
+
+def test_security_headers_and_quiet_403(client, api_service):
+    for path in ("/", "/api/health", "/docs", "/openapi.json", "/api/documents", "/gradio_api/info",
+                 "/api/documents/no_such_doc"):
+        h = client.get(path).headers
+        assert h["x-content-type-options"] == "nosniff", path
+        assert "frame-ancestors 'none'" in h["content-security-policy"], path
+        assert h["referrer-policy"] == "no-referrer", path
+    target = str(api_service.settings.corpus_dir / "secret-name-XYZ.txt")
+    r = client.get(f"/gradio_api/file={target}")
+    assert r.status_code in (403, 404) and "secret-name-XYZ" not in r.text
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_only_http_urls_leave_the_api(client, api_service):
+    corpus = api_service.settings.corpus_dir
+    (corpus / "jsurl.txt").write_text("# Harbour fog closes Quillport ferry\n\nBy Coast Desk\n\n"
+                                      "Dense fog closed the Quillport ferry for 31 hours on Tuesday.\n", encoding="utf-8")
+    (corpus / "jsurl.meta.json").write_text(json.dumps({"url": "javascript:alert(document.cookie)"}), encoding="utf-8")
+    try:
+        api_service.ingest([corpus / "jsurl.txt"])
+        assert client.get("/api/documents/jsurl").json()["url"] is None
+        assert all(d["url"] is None or d["url"].startswith("http") for d in client.get("/api/documents").json())
+        body = ask(client, "For how many hours was the Quillport ferry closed?")
+        assert "31 hours" in body["answer"] and "javascript" not in json.dumps(body)
+    finally:
+        assert client.delete("/api/documents/jsurl").status_code == 200
+        (corpus / "jsurl.meta.json").unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("body", [b'{"question": "Who is \\ud800 Patrushev?"}',
+                                  b'{"question": "Who is \xff\xfe Patrushev?"}',
+                                  b'{"question": "ok?", "history": [{"role": "user", "content": "\\udfff"}]}'])
+def test_lone_surrogate_or_bad_utf8_is_a_clear_422(client, body):
+    for path in ("/api/ask", "/api/ask/stream"):
+        r = client.post(path, content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 422, (path, r.status_code, r.text)
+        assert "utf-8" in r.text.lower() or "unicode" in r.text.lower(), r.text
+
+
+def test_api_key_guards_chat_upload_and_gradio_upload_route(api_service, tmp_path):
+    """Issue 16: each check here fails when the chat's (or Gradio upload route's) key check is removed."""
+    settings = api_service.settings.model_copy(update={"api_key": KEY})
+    good = {"Authorization": f"Bearer {KEY}"}
+    with serve_in_thread(create_app(settings, service=api_service)) as url, \
+            httpx.Client(base_url=url, timeout=120) as c:
+        # Gradio's own upload route stores nothing without the key
+        r = c.post("/gradio_api/upload", files={"files": ("x.txt", b"stored?", "text/plain")})
+        assert r.status_code == 401
+        assert c.post("/gradio_api/upload", files={"files": ("x.txt", b"ok", "text/plain")}, headers=good) \
+            .status_code == 200
+        # the chat's add_article: uploaded with the key, but the event itself carries no / a wrong key
+        for key in ("", "wrong"):
+            status = client_add(url, NEW_ARTICLE, key=key, headers=good)
+            assert "key" in status.lower() and "Added" not in status, status
+            assert not (api_service.settings.corpus_dir / NEW_NAME).exists()
+        assert "Added" in client_add(url, NEW_ARTICLE, key=KEY, headers=good)
+        assert (api_service.settings.corpus_dir / NEW_NAME).exists()
+        # the chat's delete: refused without the key, done with it
+        for key in ("", "wrong"):
+            out = gradio_call(c, "delete_article", [NEW_ID, key])
+            assert "key" in out.lower(), out
+            assert c.get(f"/api/documents/{NEW_ID}").status_code == 200
+        out = gradio_call(c, "delete_article", [NEW_ID, KEY])
+        assert c.get(f"/api/documents/{NEW_ID}").status_code == 404, out
+        assert not (api_service.settings.corpus_dir / NEW_NAME).exists()

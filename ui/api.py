@@ -13,24 +13,38 @@ from contextlib import asynccontextmanager
 from typing import Literal
 
 import gradio as gr
-from fastapi import Depends, FastAPI, HTTPException, Request, UploadFile
+from fastapi import Depends, FastAPI, HTTPException, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from index.article import ArticleError
+from index.store import StoreError
 from rag.models import Answer, Document, DocumentInfo
 from rag.service import NotFound, QuestionError, RagService
 from rag.settings import Settings
 from ui.chat import CSS, build_chat, word_chunks
+from ui.web_security import CHAT_KEY_COOKIE, Utf8Json, WebGuard, cookie_token, only_http_links
 
 MULTIPART_SLACK = 64 * 1024  # room for multipart headers around the file itself
+
+
+def utf8_text(value: str) -> str:
+    """Refuse text that cannot be UTF-8 (a lone surrogate, e.g. from JSON's "\\ud800"): a 422, not a 500."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"not valid UTF-8 text: lone surrogate at character {exc.start}") from None
+    return value
 
 
 class Turn(BaseModel):
     role: Literal["user", "assistant"]
     content: str = Field(max_length=20_000)
+
+    _utf8 = field_validator("content")(utf8_text)
 
 
 class AskRequest(BaseModel):
@@ -38,6 +52,8 @@ class AskRequest(BaseModel):
     top_k: int | None = Field(None, ge=1, le=50, description="Citations to return (default RAG_TOP_K).")
     history: list[Turn] = Field(default_factory=list, max_length=100,
                                 description="Earlier turns, oldest first; follow-up questions lean on them.")
+
+    _utf8 = field_validator("question")(utf8_text)
 
 
 class IngestSummary(BaseModel):
@@ -56,7 +72,8 @@ class Deleted(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description="`ok`, or `degraded` when the index is damaged (see `reason`).")
+    reason: str | None = Field(None, description="What is wrong, and the command that repairs it.")
     articles: int
     passages: int
     embed_model: str
@@ -94,6 +111,8 @@ def create_app(settings: Settings, ingest_if_empty: bool = False, service: RagSe
     app = FastAPI(title="News Q&A", version="0.1.0", lifespan=lifespan,
                   description="Extractive answers over a folder of news articles, with exact citations.")
     app.add_middleware(UploadLimit, path="/api/documents", limit=settings.max_upload_bytes)
+    app.add_middleware(Utf8Json)
+    app.add_middleware(WebGuard, api_key=settings.api_key)  # outermost: every response gets its headers
     bearer = HTTPBearer(auto_error=False, description="RAG_API_KEY, when set")
 
     def check_key(creds: HTTPAuthorizationCredentials | None) -> None:
@@ -108,6 +127,12 @@ def create_app(settings: Settings, ingest_if_empty: bool = False, service: RagSe
         if settings.api_key_reads:
             check_key(creds)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's 422 without the echoed input: it may be text that cannot be encoded back."""
+        return JSONResponse({"detail": [{k: e[k] for k in ("loc", "msg", "type") if k in e} for e in exc.errors()]},
+                            422)
+
     @app.exception_handler(QuestionError)
     async def _bad_question(_request: Request, exc: QuestionError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, 422)
@@ -115,6 +140,10 @@ def create_app(settings: Settings, ingest_if_empty: bool = False, service: RagSe
     @app.exception_handler(ArticleError)
     async def _bad_article(_request: Request, exc: ArticleError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, 422)
+
+    @app.exception_handler(StoreError)
+    async def _store_down(_request: Request, exc: StoreError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "status": "unavailable"}, 503, headers={"Retry-After": "5"})
 
     @app.exception_handler(NotFound)
     async def _not_found(_request: Request, exc: NotFound) -> JSONResponse:
@@ -125,7 +154,7 @@ def create_app(settings: Settings, ingest_if_empty: bool = False, service: RagSe
         """Answer a question from the indexed articles. The answer is quoted from an article and
         every citation's `quote` equals the article text `[start:end]`; when the articles do not
         answer, `abstained` is true. 422 for an empty or over-long question."""
-        return svc.ask(req.question, req.top_k, [t.model_dump() for t in req.history])
+        return only_http_links(svc.ask(req.question, req.top_k, [t.model_dump() for t in req.history]))
 
     @app.post("/api/ask/stream", dependencies=[Depends(reader)],
               responses={200: {"content": {"application/x-ndjson": {}}}})
@@ -135,7 +164,7 @@ def create_app(settings: Settings, ingest_if_empty: bool = False, service: RagSe
         svc.check_question(req.question)  # a bad question is a 422, not a broken stream
 
         def lines() -> Iterator[str]:
-            result = svc.ask(req.question, req.top_k, [t.model_dump() for t in req.history])
+            result = only_http_links(svc.ask(req.question, req.top_k, [t.model_dump() for t in req.history]))
             for chunk in word_chunks(result.answer):
                 yield json.dumps({"type": "delta", "text": chunk}) + "\n"
             yield json.dumps({"type": "answer", **result.model_dump()}) + "\n"
@@ -145,13 +174,13 @@ def create_app(settings: Settings, ingest_if_empty: bool = False, service: RagSe
     @app.get("/api/documents", response_model=list[DocumentInfo], dependencies=[Depends(reader)])
     def documents() -> list[DocumentInfo]:
         """The indexed articles: id, title, outlet, date, url and passage count."""
-        return svc.documents()
+        return only_http_links(svc.documents())
 
     @app.get("/api/documents/{doc_id}", response_model=Document, dependencies=[Depends(reader)],
              responses={404: {"description": "No article with that id."}})
     def document(doc_id: str) -> Document:
         """One article's metadata and full raw text (citation offsets index `text`)."""
-        return svc.document(doc_id)
+        return only_http_links(svc.document(doc_id))
 
     @app.post("/api/documents", response_model=IngestSummary, dependencies=[Depends(writer)],
               responses={401: {"description": "Missing or wrong bearer key."},
@@ -166,7 +195,7 @@ def create_app(settings: Settings, ingest_if_empty: bool = False, service: RagSe
         report = svc.add_document(file.filename or "", data)
         return IngestSummary(added=report.added, updated=report.updated, unchanged=report.unchanged,
                              skipped=report.skipped, passages_embedded=report.passages_embedded,
-                             summary=report.summary(), documents=svc.documents())
+                             summary=report.summary(), documents=only_http_links(svc.documents()))
 
     @app.delete("/api/documents/{doc_id}", response_model=Deleted, dependencies=[Depends(writer)],
                 responses={401: {"description": "Missing or wrong bearer key."},
@@ -175,7 +204,16 @@ def create_app(settings: Settings, ingest_if_empty: bool = False, service: RagSe
         """Remove an article from the index and from the corpus folder. Needs the bearer key when
         RAG_API_KEY is set."""
         svc.delete_document(doc_id)
-        return Deleted(deleted=doc_id, documents=svc.documents())
+        return Deleted(deleted=doc_id, documents=only_http_links(svc.documents()))
+
+    @app.post("/api/chat-key", status_code=204, dependencies=[Depends(writer)],
+              responses={401: {"description": "Missing or wrong bearer key."}})
+    def chat_key(response: Response) -> None:
+        """Unlock the chat's uploads and deletes in this browser: sets an HttpOnly cookie holding a MAC
+        of the key (the chat calls this when the key is typed in)."""
+        if settings.api_key:
+            response.set_cookie(CHAT_KEY_COOKIE, cookie_token(settings.api_key), httponly=True,
+                                samesite="strict", path="/")
 
     @app.get("/api/health", response_model=Health)
     def health() -> Health:
@@ -189,9 +227,13 @@ def create_app(settings: Settings, ingest_if_empty: bool = False, service: RagSe
     if settings.api_key and settings.api_key_reads:  # the chat reads too: log in with the key as password
         key = settings.api_key.encode()
         auth = lambda _user, password: secrets.compare_digest(password.encode(), key)  # noqa: E731
-    gr.mount_gradio_app(app, build_chat(svc, settings), path="/", blocked_paths=blocked, auth=auth,
+    chat = build_chat(svc, settings)
+    gr.mount_gradio_app(app, chat, path="/", blocked_paths=blocked, auth=auth,
                         auth_message="Password: the server's RAG_API_KEY.", css=CSS,
                         max_file_size=settings.max_upload_bytes, footer_links=["api"])
+    # Gradio checks that an event's files came through its upload route only once it "has launched",
+    # which mounting never sets: without this, any server path named in a FileData would be copied in.
+    chat.has_launched = True
     # Gradio's session heartbeats never end by themselves; ui.server.Server calls this on shutdown.
     app.state.stop_streams = app.routes[-1].app.stop_event.set
     return app

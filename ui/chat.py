@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import html
 import re
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
+from gradio import utils as gr_utils
 
 from index.article import ArticleError
 from rag.models import Answer, Citation, DocumentInfo
 from rag.service import NotFound, QuestionError, RagService
 from rag.settings import Settings
+from ui.web_security import CHAT_KEY_COOKIE, has_write_key, uploaded_file
 
 CSS = """
 .rag-answer { font-size: 1.05em; margin-bottom: .4em; }
@@ -143,27 +144,50 @@ def build_chat(service: RagService, settings: Settings | None = None,
     def documents() -> str:
         return render_documents(service.documents())
 
-    def upload(path: str | None, key: str = "") -> tuple[str, str, None]:
-        if not path:
-            return "Choose a .txt or .md file first.", documents(), None
-        if settings.api_key and not secrets.compare_digest((key or "").encode(), settings.api_key.encode()):
-            return "Wrong or missing API key.", documents(), None
-        file = Path(path)
+    upload_dir = gr_utils.get_upload_folder()
+
+    def may_write(key: str, request: gr.Request | None) -> bool:
+        """No key configured, or the typed key, or this browser's unlock cookie (see /api/chat-key)."""
+        cookie = request.cookies.get(CHAT_KEY_COOKIE) if request is not None else None
+        return has_write_key(settings.api_key, f"Bearer {key}" if key else None, cookie)
+
+    def add_one(name: str, path: str) -> str:
         try:
+            file = uploaded_file(path, upload_dir)
             if file.stat().st_size > settings.max_upload_bytes:
                 raise ArticleError(f"file is larger than {settings.max_upload_bytes} bytes")
             report = service.add_document(file.name, file.read_bytes())
-        except ArticleError as exc:
-            return f"Not added: {exc}", documents(), None
-        what = "Updated" if report.updated else "Added" if report.added else "Unchanged:"
-        return f"{what} {file.name} ({report.passages_embedded} passages indexed).", documents(), None
+        except (ArticleError, PermissionError) as exc:
+            return f"{name}: not added: {exc}"
+        what = "updated" if report.updated else "added" if report.added else "unchanged"
+        return f"{name}: {what} ({report.passages_embedded} passages indexed)"
+
+    def upload(files: list[str] | None, key: str = "", request: gr.Request = None) -> tuple[str, str, None]:
+        """Add one or many .txt/.md files; one result line per file."""
+        if not files:
+            return "Choose .txt or .md files first.", documents(), None
+        if not may_write(key, request):
+            return "Not added: wrong or missing API key.", documents(), None
+        lines = [add_one(Path(f).name, f) for f in files]
+        added = sum(": added" in line or ": updated" in line for line in lines)
+        return f"Added {added} of {len(lines)}.\n" + "\n".join(lines), documents(), None
+
+    def delete(doc_id: str, key: str = "", request: gr.Request = None) -> tuple[str, str]:
+        """Remove one article (needs the key when RAG_API_KEY is set)."""
+        if not may_write(key, request):
+            return "Not deleted: wrong or missing API key.", documents()
+        try:
+            service.delete_document(doc_id)
+        except NotFound:
+            return f"No article {doc_id!r}.", documents()
+        return f"Deleted {doc_id}.", documents()
 
     with gr.Blocks(title="News Q&A", analytics_enabled=False, fill_height=True) as demo:
         with gr.Sidebar(label="Corpus", open=True, width=340):
             gr.Markdown("### Articles")
             doc_list = gr.HTML(documents, padding=False)
             gr.Markdown("### Add an article\n`.txt` or `.md`; indexed at once.")
-            file = gr.File(label="Article file", file_types=[".txt", ".md"], type="filepath")
+            file = gr.File(label="Article files", file_types=[".txt", ".md"], type="filepath", file_count="multiple")
             key = gr.Textbox(label="API key", type="password", visible=bool(settings.api_key))
             add = gr.Button("Add article", variant="primary")
             status = gr.Textbox(label="Upload status", interactive=False, lines=2)
@@ -180,5 +204,7 @@ def build_chat(service: RagService, settings: Settings | None = None,
             fill_height=True,
         )
         add.click(upload, [file, key], [status, doc_list, file], api_name="add_article")
+        doc_id = gr.Textbox(visible=False)
+        gr.Button("delete", visible=False).click(delete, [doc_id, key], [status, doc_list], api_name="delete_article")
         demo.load(documents, None, doc_list, api_visibility="undocumented")
     return demo.queue(default_concurrency_limit=4)
