@@ -23,6 +23,13 @@ _JUNK_LINE = re.compile(
       | advertisement
       | other\ news
       | share\ (?:this|on)\b.*
+      | e-?mail\ (?:this\ )?(?:to\ a\ friend|article).*
+      | print\ (?:this\ )?(?:article|story|page)
+      | click\ here\b.*
+      | (?:see|read|view)\ the\ (?:original|full)\ (?:article|story|post)\b.*
+      | (?:this\ )?(?:article|story)\ (?:originally\ )?(?:appeared|was\ (?:originally\ )?published)\ (?:on|in|at)\b.*
+      | (?:copyright|\(c\)|©)\ .{0,80}
+      | all\ rights\ reserved\.?
       | -+
     )\s*$""",
     re.IGNORECASE | re.VERBOSE,
@@ -34,6 +41,10 @@ _LINK_LIST_HEADER = re.compile(
     r"^\s*(?:read\ more|also\ worth\ reading|related\ (?:articles|stories|news)|more\ stories|recommended)\s*:?\s*$",
     re.IGNORECASE | re.VERBOSE,
 )
+
+# Furniture inside a content line: a link teaser ("Watch the rescue »", "Â»" when mis-decoded) or a
+# sharing prompt run into the last sentence of a paragraph.
+_INLINE_JUNK = re.compile(r"(?:(?<=\s)|^)[A-Z][^.!?»\n]{0,120}(?:»|Â»)|\bE-?mail\ to\ a\ friend\b", re.VERBOSE)
 
 _URL_LINE = re.compile(r"^\s*<?https?://\S+>?\s*$")
 _META_LINE = re.compile(r"^\s*original\ url:\s*$", re.IGNORECASE | re.VERBOSE)
@@ -60,6 +71,18 @@ def content_lines(text: str) -> list[tuple[int, int]]:
             continue
         if in_link_list or _JUNK_LINE.match(body) or _URL_LINE.match(body) or _META_LINE.match(body):
             continue
-        lead = len(body) - len(body.lstrip())
-        spans.append((start + lead, start + lead + len(stripped)))
+        spans += _without_inline_junk(body, start)
     return spans
+
+
+def _without_inline_junk(line: str, offset: int) -> list[tuple[int, int]]:
+    """The stripped pieces of ``line`` around any inline furniture, as spans of the raw text."""
+    pieces, cursor = [], 0
+    for m in [*_INLINE_JUNK.finditer(line), None]:
+        end = m.start() if m else len(line)
+        piece = line[cursor:end]
+        if piece.strip():
+            lead = len(piece) - len(piece.lstrip())
+            pieces.append((offset + cursor + lead, offset + cursor + lead + len(piece.strip())))
+        cursor = m.end() if m else cursor
+    return pieces

@@ -359,6 +359,25 @@ class Store:
                 if doc_id in metas:  # records of an unfinished write have no manifest entry yet
                     yield StoredPassage(pid, doc_id, start, end, text or "", metas[doc_id])
 
+    def passages_of(self, doc_ids: list[str], metas: dict[str, dict], batch: int = 200
+                    ) -> dict[str, list[StoredPassage]]:
+        """The passages of some articles, by article, ``batch`` articles a read (``metas``: their metadata)."""
+        out: dict[str, list[StoredPassage]] = {d: [] for d in doc_ids}
+        for i in range(0, len(doc_ids), batch):
+            chunk = doc_ids[i:i + batch]
+            offset = 0
+            while True:
+                with guard(self.where):
+                    got = self.collection.get(where={"doc_id": {"$in": chunk}}, limit=PAGE, offset=offset,
+                                              include=["documents"])
+                if not got["ids"]:
+                    break
+                offset += len(got["ids"])
+                for pid, text in zip(got["ids"], got["documents"]):
+                    doc_id, start, end = split_passage_id(pid)
+                    out[doc_id].append(StoredPassage(pid, doc_id, start, end, text or "", metas[doc_id]))
+        return out
+
     def passages(self) -> list[StoredPassage]:
         """All passages, by document and offset."""
         return sorted(self.iter_passages(), key=lambda p: (p.doc_id, p.start))
@@ -423,10 +442,17 @@ class Store:
             expected = sum(s.n_passages for s in self.doc_states().values())
             if expected != c["passages"]:
                 problems.append(f"the manifest lists {expected} passages, Chroma's metadata holds {c['passages']}")
-            reached = self._reachable(c["passages"])
-            if reached != c["passages"]:
-                problems.append(f"a vector query reaches {reached} of {c['passages']} passages "
-                                "(the vector index is damaged or missing)")
+            try:
+                reached = self._reachable(c["passages"])
+            except StoreError as exc:
+                if exc.kind != "damaged":
+                    raise
+                problems.append(f"stored vectors cannot be read back ({exc.__cause__}): the vector index is "
+                                "damaged or missing")
+            else:
+                if reached != c["passages"]:
+                    problems.append(f"a vector query reaches {reached} of {c['passages']} passages "
+                                    "(the vector index is damaged or missing)")
         elif c["passages"]:
             problems += self._probe(c["passages"], sample)
         return problems
@@ -461,7 +487,8 @@ class Store:
         except StoreError as exc:
             if exc.kind != "damaged":
                 raise
-            return [f"stored vectors cannot be read back ({exc}): the vector index is damaged or missing"]
+            return [f"stored vectors cannot be read back ({exc.__cause__}): the vector index is damaged or "
+                    "missing"]
         lost = sum(1 for d in res["distances"] if not d or d[0] > 1e-3)
         return [f"{lost} of {len(got['ids'])} sampled passages are not found by their own vector "
                 "(the vector index is damaged)"] if lost else []

@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from rag.service import RagService
 
 MAX_ANSWER_CHARS = 400
-METRICS = ("hit@1", "hit@3", "hit@5", "mrr", "answer_accuracy", "citation_accuracy", "abstention_precision",
-           "abstention_recall", "false_abstentions", "latency_ms_p50", "latency_ms_p95")
+METRICS = ("article_hit@1", "article_hit@5", "hit@1", "hit@3", "hit@5", "mrr", "answer_accuracy", "citation_accuracy",
+           "abstention_precision", "abstention_recall", "false_abstentions", "latency_ms_p50", "latency_ms_p95")
 _REQUIRED = {"id": str, "question": str, "answers": list, "sources": list, "answerable": bool}
 
 
@@ -77,6 +77,8 @@ def score_row(row: Row, result: Answer, texts: dict[str, str], latency_ms: float
     rank = next((i for i, c in enumerate(result.citations, 1) if matches(c.quote, row.answers)), None) \
         if row.answerable else None
     first = result.citations[0] if result.citations else None
+    article_rank = next((i for i, c in enumerate(result.citations, 1) if c.doc_id in row.sources), None) \
+        if row.answerable else None
     exact = first is not None and texts.get(first.doc_id, "")[first.start:first.end] == first.quote
     answer_ok = row.answerable and not result.abstained and _two_sentences_at_most(result.answer) \
         and matches(result.answer, row.answers)
@@ -84,7 +86,7 @@ def score_row(row: Row, result: Answer, texts: dict[str, str], latency_ms: float
         and matches(first.quote, row.answers) and exact
     return {"id": row.id, "question": row.question, "answer": result.answer, "abstained": result.abstained,
             "confidence": result.confidence, "answerable": row.answerable, "gold": row.answers,
-            "sources": row.sources, "rank": rank, "answer_correct": bool(answer_ok),
+            "sources": row.sources, "rank": rank, "article_rank": article_rank, "answer_correct": bool(answer_ok),
             "citation_correct": bool(citation_ok),
             "abstention_correct": result.abstained == (not row.answerable),
             "citation": first.model_dump() if first else None, "latency_ms": round(latency_ms, 1)}
@@ -105,9 +107,14 @@ def aggregate(per_question: list[dict]) -> dict:
     abstained = [r for r in per_question if r["abstained"]]
     n_ans = len(answerable) or 1
     hit = {f"hit@{k}": sum(1 for r in answerable if r["rank"] and r["rank"] <= k) / n_ans for k in (1, 3, 5)}
+    # A source article cited first / among the first five: retrieval compared fairly with a baseline
+    # whose chunks hold whole articles.
+    articles = {f"article_hit@{k}": sum(1 for r in answerable if r.get("article_rank") and r["article_rank"] <= k)
+                / n_ans for k in (1, 5)}
     latencies = [r["latency_ms"] for r in per_question]
     correct_abstentions = sum(1 for r in abstained if not r["answerable"])
     metrics = {
+        **articles,
         **hit,
         "mrr": sum(1 / r["rank"] for r in answerable if r["rank"]) / n_ans,
         "answer_accuracy": sum(r["answer_correct"] for r in answerable) / n_ans,

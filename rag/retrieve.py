@@ -5,17 +5,23 @@ wire copy) folded into one hit."""
 from __future__ import annotations
 
 import difflib
+import math
 import re
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from index.store import StoredPassage
+from rag.bm25 import BM25
 from rag.fields import field_words, role_stems
+from rag.models import Filters
 from rag.text import STOPWORDS, content_words, normalize, stem, tokens
 
 RRF_K = 60.0
 LEXICAL_DEPTH = 50  # BM25 candidates considered per query
 DUPLICATE_JACCARD = 0.7
+EXPAND_ARTICLES = 2  # the best articles whose own nearest passages join the pool (small-to-big)
+EXPAND_PASSAGES = 4  # ... per article
 SLIP_MIN_CHARS = 6  # shorter words are one letter off too many others ("name"/"came")
 _WORD = re.compile(r"[A-Za-z]+")
 
@@ -32,34 +38,113 @@ class Hit:
     roles: frozenset[str] = frozenset()  # stemmed role words (rag.fields.role_stems) of the passage
 
 
+_BM25_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+_BM25_STOPWORDS = frozenset("a an and are as at be but by for if in into is it no not of on or such that the their "
+                            "then there these they this to was will with".split())  # bm25s's English list
+
+
+def bm25_terms(text: str) -> list[str]:
+    """BM25's view of a text: words of two letters or more, stopwords out, stemmed (as bm25s does)."""
+    return [stem(w) for w in _BM25_TOKEN.findall(text.lower()) if w not in _BM25_STOPWORDS]
+
+
 class LexicalIndex:
-    """BM25 over the passages (llama-index's BM25Retriever, stemmed, stopwords removed),
-    plus the corpus vocabulary for typo-tolerant query terms."""
+    """The passages held in memory: BM25 (rag.bm25, incremental) over each passage's text plus its outlet
+    and role words, document frequencies for idf, and the corpus vocabulary for typo-tolerant query terms.
 
-    def __init__(self, passages: list[StoredPassage], dictionary: Callable[[], set[str]] = set) -> None:
-        corpus_words = {t for p in passages for t in tokens(p.text)}
-        self.vocabulary = sorted(t for t in corpus_words if len(t) > 3)
-        self._known = set(self.vocabulary)
-        self._by_length: dict[int, list[str]] = {}
-        for word in self.vocabulary:
-            self._by_length.setdefault(len(word), []).append(word)
+    Articles are added and removed one at a time, so an index change costs what changed, not the corpus.
+    """
+
+    def __init__(self, passages: list[StoredPassage] = (), dictionary: Callable[[], set[str]] = set) -> None:
         self._dictionary = dictionary
-        self._bm25 = None
-        known = frozenset(corpus_words | dictionary())
-        self.fields = {p.passage_id: field_words(p.text, p.meta.get("outlet"), known) for p in passages}
-        self.roles = {p.passage_id: roles for p in passages if (roles := role_stems(p.text))}
+        self._known_words: frozenset[str] | None = None
+        self.by_id: dict[str, StoredPassage] = {}
+        self.docs: dict[str, list[str]] = {}  # article -> its passage ids in text order
+        self.fields: dict[str, str] = {}
+        self.roles: dict[str, frozenset[str]] = {}
         self.role_passages: dict[str, list[str]] = {}  # article -> its passages that play a role
+        self.df: Counter[str] = Counter()  # stem -> passages holding it (text and fields)
+        self._words: Counter[str] = Counter()  # corpus words of 4+ letters -> passages holding them
+        self._by_shape: dict[tuple[str, int], set[str]] = {}  # (first letter, length) -> corpus words
+        self._bm25 = BM25()
+        by_doc: dict[str, list[StoredPassage]] = {}
         for p in passages:
-            if p.passage_id in self.roles:
-                self.role_passages.setdefault(p.doc_id, []).append(p.passage_id)
-        if passages:
-            import Stemmer
-            from llama_index.core.schema import TextNode
-            from llama_index.retrievers.bm25 import BM25Retriever
+            by_doc.setdefault(p.doc_id, []).append(p)
+        for doc_id, doc_passages in by_doc.items():
+            self.add(doc_id, doc_passages)
 
-            nodes = [TextNode(id_=p.passage_id, text=f"{p.text} {self.fields[p.passage_id]}") for p in passages]
-            self._bm25 = BM25Retriever(nodes=nodes, stemmer=Stemmer.Stemmer("english"), language="en",
-                                       similarity_top_k=min(len(nodes), LEXICAL_DEPTH))
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def _known(self) -> frozenset[str]:
+        if self._known_words is None:
+            self._known_words = frozenset(self._dictionary())
+        return self._known_words
+
+    def add(self, doc_id: str, passages: list[StoredPassage]) -> None:
+        """Index one article's passages (replacing what it had)."""
+        self.remove(doc_id)
+        ordered = sorted(passages, key=lambda p: p.start)
+        self.docs[doc_id] = [p.passage_id for p in ordered]
+        for p in ordered:
+            pid = p.passage_id
+            self.by_id[pid] = p
+            self.fields[pid] = fields = field_words(p.text, p.meta.get("outlet"), self._known())
+            if roles := role_stems(p.text):
+                self.roles[pid] = roles
+                self.role_passages.setdefault(doc_id, []).append(pid)
+            self._bm25.add(pid, bm25_terms(f"{p.text} {fields}"))
+            self.df.update({stem(t) for t in tokens(f"{p.text} {fields}")})
+            for word in {t for t in tokens(p.text) if len(t) > 3}:
+                if not self._words[word]:
+                    self._by_shape.setdefault((word[0], len(word)), set()).add(word)
+                self._words[word] += 1
+
+    def remove(self, doc_id: str) -> None:
+        for pid in self.docs.pop(doc_id, ()):
+            p = self.by_id.pop(pid)
+            fields = self.fields.pop(pid)
+            self.roles.pop(pid, None)
+            self._bm25.remove(pid)
+            self.df.subtract({stem(t) for t in tokens(f"{p.text} {fields}")})
+            for word in {t for t in tokens(p.text) if len(t) > 3}:
+                self._words[word] -= 1
+                if not self._words[word]:
+                    del self._words[word]
+                    self._by_shape[(word[0], len(word))].discard(word)
+        self.role_passages.pop(doc_id, None)
+
+    def before(self, passage: StoredPassage) -> str:
+        """The article's passage before this one (the context that "it" or "he" may refer to)."""
+        order = self.docs.get(passage.doc_id, [])
+        i = order.index(passage.passage_id) if passage.passage_id in order else 0
+        return self.by_id[order[i - 1]].text if i > 0 else ""
+
+    def matching(self, filters: Filters) -> set[str]:
+        """The articles a filter admits (by id, outlet and ISO date range)."""
+        outlets = {o.lower() for o in filters.outlets or ()}
+        out = set()
+        for doc_id in filters.doc_ids or self.docs:
+            if doc_id not in self.docs:
+                continue
+            meta = self.by_id[self.docs[doc_id][0]].meta if self.docs[doc_id] else {}
+            date = meta.get("date") or ""
+            if outlets and (meta.get("outlet") or "").lower() not in outlets:
+                continue
+            if filters.date_from and not (date and date[:10] >= filters.date_from):
+                continue
+            if filters.date_to and not (date and date[:10] <= filters.date_to):
+                continue
+            out.add(doc_id)
+        return out
+
+    def idf(self) -> "Idf":
+        return Idf(self.df, len(self.by_id))
+
+    def _similar(self, word: str, spread: int) -> list[str]:
+        """Corpus words with the same first letter and a length within ``spread`` (typo candidates)."""
+        return sorted(w for n in range(len(word) - spread, len(word) + spread + 1)
+                      for w in self._by_shape.get((word[0], n), ()))
 
     def correct(self, question: str) -> str:
         """Replace unknown words (neither in the corpus nor the dictionary) by their closest corpus word.
@@ -68,23 +153,41 @@ class LexicalIndex:
         may be a slip too: the corpus word is added beside it."""
         def fix(m: re.Match[str]) -> str:
             word = m.group(0).lower()
-            if len(word) <= 3 or word in STOPWORDS or word in self._known:
+            if len(word) <= 3 or word in STOPWORDS or self._words[word]:
                 return m.group(0)
-            if word not in self._dictionary():
-                close = difflib.get_close_matches(word, self.vocabulary, n=1, cutoff=0.8)
+            if word not in self._known():
+                close = difflib.get_close_matches(word, self._similar(word, 2), n=1, cutoff=0.8)
                 return close[0] if close else m.group(0)
-            same_length = self._by_length.get(len(word), ()) if len(word) >= SLIP_MIN_CHARS else ()
+            same_length = self._similar(word, 0) if len(word) >= SLIP_MIN_CHARS else ()
             slip = next((c for c in same_length if sum(a != b for a, b in zip(c, word)) == 1), None)
             return f"{m.group(0)} {slip}" if slip else m.group(0)
 
         return _WORD.sub(fix, normalize(question))
 
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
-        if self._bm25 is None or not content_words(query):
+    def search(self, query: str, k: int, allowed: set[str] | None = None) -> list[tuple[str, float]]:
+        if not content_words(query):
             return []
-        # The retriever's own top-k is fixed at build time (no shared state mutated per query).
-        found = [(n.node.node_id, float(n.score or 0.0)) for n in self._bm25.retrieve(query) if (n.score or 0) > 0]
-        return found[:k]
+        return self._bm25.search(bm25_terms(query), k, allowed)
+
+
+class Idf(Mapping[str, float]):
+    """Inverse document frequency over the passages, ``log(1 + n / df)``, read off live counts."""
+
+    def __init__(self, df: Counter[str], n: int) -> None:
+        self._df, self._n = df, max(n, 1)
+        self.top = math.log(1 + self._n)  # a word in one passage: the highest idf there is
+
+    def __getitem__(self, term: str) -> float:
+        df = self._df.get(term, 0)
+        if df <= 0:
+            raise KeyError(term)
+        return math.log(1 + self._n / df)
+
+    def __iter__(self) -> Iterator[str]:
+        return (t for t, c in self._df.items() if c > 0)
+
+    def __len__(self) -> int:
+        return sum(1 for c in self._df.values() if c > 0)
 
 
 def _rrf(rankings: list[list[str]], weights: list[float]) -> dict[str, float]:
@@ -110,38 +213,42 @@ def _near_duplicate(a: StoredPassage, b: StoredPassage) -> bool:
     return bool(x and y) and len(x & y) / len(x | y) >= DUPLICATE_JACCARD
 
 
-def _passages_before(passages: list[StoredPassage]) -> dict[str, str]:
-    """Each passage's predecessor in its article (the context that "it" or "he" may refer to)."""
-    ordered = sorted(passages, key=lambda p: (p.doc_id, p.start))
-    return {cur.passage_id: prev.text for prev, cur in zip(ordered, ordered[1:]) if prev.doc_id == cur.doc_id}
-
-
 class HybridRetriever:
-    """Dense + lexical retrieval over one consistent snapshot of the passages."""
+    """Dense + lexical retrieval over the passages held in a :class:`LexicalIndex`."""
 
-    def __init__(self, passages: list[StoredPassage], dense: Callable[[str, int], list[tuple[str, float]]],
+    def __init__(self, passages: "LexicalIndex | list[StoredPassage]", dense: Callable[..., list[tuple[str, float]]],
                  dictionary: Callable[[], set[str]] = set, depth: int = 30, dense_weight: float = 1.0,
                  lexical_weight: float = 1.0) -> None:
-        self.by_id = {p.passage_id: p for p in passages}
-        self.before = _passages_before(passages)
-        self.lexical = LexicalIndex(passages, dictionary)
+        self.lexical = passages if isinstance(passages, LexicalIndex) else LexicalIndex(passages, dictionary)
         self._dense = dense
         self.depth = depth
         self.weights = [dense_weight, lexical_weight]
 
-    def retrieve(self, question: str, k: int, keep_each: int = 0) -> list[Hit]:
+    @property
+    def by_id(self) -> dict[str, StoredPassage]:
+        return self.lexical.by_id
+
+    def retrieve(self, question: str, k: int, keep_each: int = 0, filters: Filters | None = None) -> list[Hit]:
         """The ``k`` best passages by fused rank, then any of each retriever's own ``keep_each``
-        best not among them: a short byline is a strong BM25 match and a weak dense one. Then,
-        if the question asks for a role (byline, dateline, photo credit), the lines playing it
-        in the articles found: "June 22, 2021" matches no question about "the article on ...".
+        best not among them: a short byline is a strong BM25 match and a weak dense one. Then the
+        best articles' own passages nearest the question (small-to-big), and, if the question asks
+        for a role (byline, dateline, photo credit), the lines playing it in the articles found:
+        "June 22, 2021" matches no question about "the article on ...". ``filters`` limit every
+        search to the chosen articles.
         """
         if not self.by_id:
             return []
+        docs = self.lexical.matching(filters) if filters is not None and not filters.empty() else None
+        if docs is not None and not docs:
+            return []
+        where = {"doc_id": {"$in": sorted(docs)}} if docs is not None else None
+        allowed = {pid for d in docs for pid in self.lexical.docs[d]} if docs is not None else None
+        within: dict[str, float] = {}  # cosines of passages found inside the best articles (small-to-big)
         depth = max(self.depth, k)
-        # Records written after this snapshot was taken are ignored until it is rebuilt.
-        denses = [[(pid, s) for pid, s in self._dense(form, depth) if pid in self.by_id]
+        # Records written after the in-memory index was last synced are ignored until then.
+        denses = [[(pid, s) for pid, s in self._dense(form, depth, where) if pid in self.by_id]
                   for form in query_forms(question)]
-        lexical = self.lexical.search(question, depth)
+        lexical = self.lexical.search(question, depth, allowed)
         fused = _rrf([[pid for pid, _ in ranking] for ranking in (*denses, lexical)],
                      [self.weights[0]] * len(denses) + [self.weights[1]])
         dense = denses[0]
@@ -151,8 +258,9 @@ class HybridRetriever:
         sure = {pid for ranking in (dense, lexical) for pid, _ in ranking[:keep_each]}
 
         def hit(pid: str) -> Hit:
-            return Hit(self.by_id[pid], fused.get(pid, 0.0), dense_of.get(pid, 0.0), lexical_of.get(pid, 0.0),
-                       fields=self.lexical.fields[pid], before=self.before.get(pid, ""),
+            p = self.by_id[pid]
+            return Hit(p, fused.get(pid, 0.0), dense_of.get(pid, 0.0) or within.get(pid, 0.0),
+                       lexical_of.get(pid, 0.0), fields=self.lexical.fields[pid], before=self.lexical.before(p),
                        roles=self.lexical.roles.get(pid, frozenset()))
 
         hits: list[Hit] = []
@@ -168,7 +276,20 @@ class HybridRetriever:
             hits.append(hit(pid))
         asked = {stem(w) for w in content_words(question)}
         taken = {h.passage.passage_id for h in hits}
+        within.update(self._within_articles(question, hits, taken))
+        hits += [hit(pid) for pid in within]
+        taken = {h.passage.passage_id for h in hits}
         for doc_id in dict.fromkeys(h.passage.doc_id for h in hits):
             hits += [hit(pid) for pid in self.lexical.role_passages.get(doc_id, ())
                      if pid not in taken and self.lexical.roles[pid] & asked]
         return hits
+
+    def _within_articles(self, question: str, hits: list[Hit], taken: set[str]) -> dict[str, float]:
+        """Small-to-big: the passages of the best articles that are nearest the question, wherever
+        corpus-wide ranking put them (the article is found by its headline and lead, the answer may
+        sit in a paragraph that shares few words with the question)."""
+        articles = list(dict.fromkeys(h.passage.doc_id for h in hits))[:EXPAND_ARTICLES]
+        if not articles:
+            return {}
+        found = self._dense(question, EXPAND_PASSAGES * len(articles), {"doc_id": {"$in": articles}})
+        return {pid: score for pid, score in found if pid in self.by_id and pid not in taken}

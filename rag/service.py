@@ -16,13 +16,15 @@ from index.article import ARTICLE_SUFFIXES, ArticleError, parse
 from index.ingest import IngestReport, ingest
 from index.store import DocState, StoredPassage, Store, StoreError, quarantine
 from rag.answer import answer
-from rag.models import Answer, Document, DocumentInfo
-from rag.retrieve import Hit, HybridRetriever
+from rag.models import Answer, Document, DocumentInfo, Filters
+from rag.retrieve import Hit, HybridRetriever, Idf, LexicalIndex, query_forms
 from rag.semantics import Semantics
 from rag.settings import Settings
 from rag.text import content_words, stem, tokens
 
 if TYPE_CHECKING:
+    from index.sources.dumps import FieldMap
+    from index.sources.intake import Intake
     from llama_index.core.base.embeddings.base import BaseEmbedding
 
 
@@ -41,15 +43,25 @@ _FOLLOW_UP = re.compile(r"^\s*(?:and|but|also|so|what about|how about)\b|\b(?:it
                         r"those|these|he|she|him|her|there)\b", re.I)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Snapshot:
-    """The passages as of the last index change, with everything derived from them."""
+    """The passages held in memory, as of the store's generation ``generation``.
 
-    generation: int  # the store's generation it was built from
-    passages: list[StoredPassage]
+    An index change updates it article by article (``RagService.snapshot``), never from scratch."""
+
+    generation: int  # the store's generation it was last synced to
     retriever: HybridRetriever
-    idf: dict[str, float]
-    semantics: Semantics  # embedding caches live as long as the snapshot
+    semantics: Semantics
+    hashes: dict[str, str]  # doc_id -> content hash of the passages held
+
+    @property
+    def idf(self) -> Idf:
+        return self.retriever.lexical.idf()
+
+    @property
+    def passages(self) -> list[StoredPassage]:
+        """Every passage held, by article and offset (for tests and tools; O(corpus))."""
+        return sorted(self.retriever.by_id.values(), key=lambda p: (p.doc_id, p.start))
 
 
 def contextualize(question: str, history: list[dict[str, str]] | None) -> str:
@@ -69,6 +81,7 @@ class RagService:
         self._embedder = embedder
         self._snapshot: Snapshot | None = None
         self._snapshot_lock = threading.Lock()
+        self._read_lock = threading.RLock()  # the in-memory index: synced and read under it
         self._model_lock = threading.Lock()
         self._words: set[str] | None = None
         # Retrieval and sentence scoring embed the same question: embed it once.
@@ -119,7 +132,12 @@ class RagService:
 
     def doctor(self) -> list[str]:
         """Full consistency check: manifest, Chroma's records and what a vector query reaches."""
-        self._problems = (self.store.generation(), self.store.check(full=True))
+        try:
+            self._problems = (self.store.generation(), self.store.check(full=True))
+        except StoreError as exc:
+            if exc.kind != "damaged":
+                raise
+            self._problems = (0, [str(exc)])
         return self._problems[1]
 
     def rebuild(self) -> IngestReport:
@@ -179,16 +197,32 @@ class RagService:
     # --- reading -------------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
-        """The passages as last written by any process (writers bump the store's generation)."""
+        """The passages as last written by any process: writers bump the store's generation, and the
+        articles whose content hash changed since the last sync are reloaded (only those)."""
         with self._snapshot_lock:
             generation = self.store.generation()
-            if self._snapshot is None or self._snapshot.generation != generation:
-                passages = self.store.passages()
-                retriever = HybridRetriever(passages, self._dense, self._dictionary)
-                semantics = Semantics(self.embed_texts, self._query_vector)
-                idf = _idf([f"{p.text} {retriever.lexical.fields[p.passage_id]}" for p in passages])
-                self._snapshot = Snapshot(generation, passages, retriever, idf, semantics)
-            return self._snapshot
+            snap = self._snapshot
+            if snap is None:
+                lexical = LexicalIndex(dictionary=self._dictionary)
+                snap = Snapshot(-1, HybridRetriever(lexical, self._dense), Semantics(self.embed_texts,
+                                                                                    self._query_vector), {})
+            if snap.generation != generation:
+                with self._read_lock:
+                    self._sync(snap)
+                snap.generation = generation
+            self._snapshot = snap
+            return snap
+
+    def _sync(self, snap: Snapshot) -> None:
+        states = {d: s for d, s in self.store.doc_states().items() if s.complete}
+        lexical = snap.retriever.lexical
+        for doc_id in [d for d in snap.hashes if d not in states]:
+            lexical.remove(doc_id)
+            del snap.hashes[doc_id]
+        changed = [d for d, s in states.items() if snap.hashes.get(d) != s.doc_hash]
+        for doc_id, passages in self.store.passages_of(changed, {d: states[d].meta for d in changed}).items():
+            lexical.add(doc_id, passages)
+            snap.hashes[doc_id] = states[doc_id].doc_hash
 
     def _dictionary(self) -> set[str]:
         from index.embedding import model_words
@@ -211,26 +245,36 @@ class RagService:
             raise QuestionError(f"question is longer than {self.settings.max_question_chars} characters")
         return question
 
-    def retrieve(self, question: str, top_k: int | None = None, keep_each: int = 0) -> list[Hit]:
-        return self.snapshot().retriever.retrieve(question, top_k or self.settings.top_k, keep_each)
+    def retrieve(self, question: str, top_k: int | None = None, keep_each: int = 0,
+                 filters: Filters | None = None) -> list[Hit]:
+        snap = self.snapshot()
+        for form in query_forms(question):  # the model runs outside the read lock
+            self._query_vector(form)
+        with self._read_lock:
+            return snap.retriever.retrieve(question, top_k or self.settings.top_k, keep_each, filters)
 
-    def ask(self, question: str, top_k: int | None = None, history: list[dict[str, str]] | None = None) -> Answer:
+    def ask(self, question: str, top_k: int | None = None, history: list[dict[str, str]] | None = None,
+            filters: Filters | None = None) -> Answer:
         question = self.check_question(question)
         top_k = top_k or self.settings.top_k
-        focus, hits = self.evidence(question, history, max(top_k, ANSWER_POOL))
+        focus, hits = self.evidence(question, history, max(top_k, ANSWER_POOL), filters)
         snap = self.snapshot()
-        result = answer(focus, hits, snap.idf, snap.semantics, asked=question)
+        with self._read_lock:
+            result = answer(focus, hits, snap.idf, snap.semantics, asked=question)
         return result.model_copy(update={"citations": result.citations[:top_k]})
 
     def evidence(self, question: str, history: list[dict[str, str]] | None = None,
-                 k: int = ANSWER_POOL) -> tuple[str, list[Hit]]:
+                 k: int = ANSWER_POOL, filters: Filters | None = None) -> tuple[str, list[Hit]]:
         """The typo-corrected question and the passages its answer is chosen from.
 
         A follow-up retrieves with the conversation's context but is answered as asked.
         """
-        correct = self.snapshot().retriever.lexical.correct
-        focus, context = correct(question), contextualize(question, history)
-        return focus, self.retrieve(focus if context == question else correct(context), k, KEEP_EACH)
+        snap = self.snapshot()
+        with self._read_lock:
+            correct = snap.retriever.lexical.correct
+            focus, context = correct(question), contextualize(question, history)
+            query = focus if context == question else correct(context)
+        return focus, self.retrieve(query, k, KEEP_EACH, filters)
 
     def documents(self) -> list[DocumentInfo]:
         return [DocumentInfo(**state.meta, passages=state.stored)
@@ -279,17 +323,30 @@ class RagService:
         return {**base, "status": "degraded" if problems else "ok", "reason": "; ".join(problems) or None,
                 "articles": c["articles"], "passages": c["passages"]}
 
+    # --- news that arrives as data: links, feeds, dumps (index/sources) -------
+
+    def intake(self) -> "Intake":
+        """Fetches and extracts under the RAG_FETCH_* limits, writes corpus files, indexes them."""
+        from index.sources.fetch import FetchPolicy
+        from index.sources.intake import Intake
+
+        s = self.settings
+        policy = FetchPolicy(timeout=s.fetch_timeout, max_bytes=s.fetch_max_bytes, max_redirects=s.fetch_max_redirects,
+                             allow_networks=tuple(s.fetch_allow_networks.split()))
+        return Intake(s.corpus_dir, self.ingest, self.store.write_lock, policy, s.dump_batch_rows)
+
+    def ingest_urls(self, urls: list[str]) -> IngestReport:
+        return self.intake().urls(urls)
+
+    def ingest_feeds(self, urls: list[str], refresh: bool = False) -> IngestReport:
+        return self.intake().feeds(urls, refresh)
+
+    def ingest_dump(self, path: Path, fields: "FieldMap") -> IngestReport:
+        return self.intake().dump(path, fields)
+
 
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write beside the target, then rename: a reader never sees half a file."""
     tmp = path.with_name(f".{path.name}.part")
     tmp.write_bytes(data)
     tmp.replace(path)
-
-
-def _idf(texts: list[str]) -> dict[str, float]:
-    df: Counter[str] = Counter()
-    for text in texts:
-        df.update({stem(t) for t in tokens(text)})
-    n = len(texts) or 1
-    return {t: math.log(1 + n / c) for t, c in df.items()}

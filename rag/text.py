@@ -21,8 +21,13 @@ whats what's who's whose many much kind sort exactly according say said says tel
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]*[A-Z0-9])")
-_ABBREVIATION = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Gen|Lt|Col|Sgt|Sen|Rep|Gov|Prof|Jr|Sr|No|Jan|Feb|Mar|Apr|Jun|"
-                           r"Jul|Aug|Sep|Sept|Oct|Nov|Dec|vs|etc)|\b[A-Z](?:\.[A-Z])*)\.$")
+# Words that end in a full stop without ending a sentence: titles and ranks ("Maj. Gen.", "Spc."),
+# name and company suffixes, month and street abbreviations, initials and acronyms ("U.S.", "J."),
+# and lower-case abbreviations ("a.m.", "approx.").
+_TITLES = ("Mr|Mrs|Ms|Messrs|Dr|Prof|Rev|Hon|St|Sen|Sens|Rep|Reps|Gov|Lt|Col|Gen|Gens|Maj|Capt|Cmdr|Cdr|Adm|"
+           "Brig|Sgt|Cpl|Pvt|Pfc|Spc|Ens|Det|Insp|Supt|Atty|Amb|Pres|Jr|Sr|No|Nos|Vol|Fig|Inc|Corp|Co|Ltd|Bros|"
+           "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|Ave|Blvd|Rd|Ft|Mt|vs|etc|approx|est|cf")
+_ABBREVIATION = re.compile(rf"(?:\b(?:{_TITLES})|(?<!['’])\b[A-Za-z](?:\.[A-Za-z])*)\.$")
 
 
 def fold(text: str) -> str:
