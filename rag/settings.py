@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(2000, ge=10)
     max_upload_bytes: int = Field(2_000_000, ge=1)
     max_file_bytes: int = Field(10_000_000, ge=1, description="Larger corpus files are skipped, with a reason.")
+    conversations_url: str | None = Field(None, description="Database of saved conversations and feedback, "
+                                          "sqlite:///PATH; default: conversations.sqlite3 in data_dir.")
     api_key: str | None = Field(None, description="Bearer key required on write routes when set.")
     api_key_reads: bool = Field(False, description="Require the key on read routes too.")
     host: str = "127.0.0.1"

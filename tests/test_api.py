@@ -90,16 +90,16 @@ def test_bad_questions_are_422_with_reason(client, question, message):
         .status_code == 422
 
 
-def test_stream_yields_deltas_then_the_answer(client):
+def test_stream_says_what_happens_then_gives_the_answer(client):
+    """Honest streaming: a status line naming how many articles are searched, then the whole answer."""
     with client.stream("POST", "/api/ask/stream", json={"question": BELARUS_Q}) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("application/x-ndjson")
         events = [json.loads(line) for line in r.iter_lines() if line]
-    *deltas, final = events
-    assert len(deltas) > 1 and all(e["type"] == "delta" for e in deltas)
-    assert final["type"] == "answer" and final["citations"]
-    assert "".join(e["text"] for e in deltas) == final["answer"]
-    assert "Belarus" in final["answer"]
+    status, final = events
+    n = len(client.get("/api/documents").json())
+    assert status == {"type": "status", "text": f"searching {n} articles…", "articles": n}
+    assert final["type"] == "answer" and final["citations"] and "Belarus" in final["answer"]
 
 
 def test_documents_list_and_single(client, api_service):
@@ -161,7 +161,9 @@ def test_health_and_openapi_docs(client):
     h = client.get("/api/health").json()
     assert h["status"] == "ok" and h["articles"] == 5 and h["passages"] > 0
     assert h["embed_model"] and h["store"] == "embedded"
-    assert "swagger" in client.get("/docs").text.lower()
+    docs = client.get("/docs").text
+    assert "swagger" in docs.lower() and "cdn" not in docs and "/docs-assets/swagger-ui-bundle.js" in docs
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/ask", "/api/ask/stream", "/api/documents", "/api/documents/{doc_id}", "/api/health"} <= set(paths)
     assert "citation" in paths["/api/ask"]["post"]["description"]
@@ -366,3 +368,37 @@ def test_api_key_guards_chat_upload_and_gradio_upload_route(api_service, tmp_pat
         out = gradio_call(c, "delete_article", [NEW_ID, KEY])
         assert c.get(f"/api/documents/{NEW_ID}").status_code == 404, out
         assert not (api_service.settings.corpus_dir / NEW_NAME).exists()
+
+
+# --- conversations and feedback over HTTP --------------------------------------------------------------------
+
+def test_conversations_crud_follow_up_and_export(client):
+    me, other = {"X-Client-Id": "browser-a"}, {"X-Client-Id": "browser-b"}
+    assert client.get("/api/conversations").status_code == 422  # whose? a client id is needed
+    conv = client.post("/api/conversations", json={}, headers=me).json()
+    first = client.post(f"/api/conversations/{conv['id']}/ask", headers=me,
+                        json={"question": "How many countries approved the UN resolution?"}).json()
+    assert "119" in first["answer"]["answer"]
+    follow = client.post(f"/api/conversations/{conv['id']}/ask", headers=me,
+                         json={"question": "and which one voted against it?"}).json()
+    assert "Belarus" in follow["answer"]["answer"]  # the saved turns serve the follow-up
+    listed = client.get("/api/conversations", headers=me).json()
+    assert [c["id"] for c in listed] == [conv["id"]] and listed[0]["title"].startswith("How many countries")
+    assert client.get("/api/conversations", headers=other).json() == []
+    assert client.get(f"/api/conversations/{conv['id']}", headers=other).status_code == 404
+    full = client.get(f"/api/conversations/{conv['id']}", headers=me).json()
+    assert [m["role"] for m in full["messages"]] == ["user", "assistant"] * 2
+    assert full["messages"][3]["answer"]["citations"][0]["quote"]
+    md = client.get(f"/api/conversations/{conv['id']}/export?format=md", headers=me)
+    assert md.headers["content-type"].startswith("text/markdown")
+    c = follow["answer"]["citations"][0]
+    assert f"[{c['doc_id']}:{c['start']}-{c['end']}]" in md.text and "Belarus" in md.text
+    assert client.get(f"/api/conversations/{conv['id']}/export", headers=me).json()["id"] == conv["id"]
+    renamed = client.patch(f"/api/conversations/{conv['id']}", json={"title": "UN vote"}, headers=me).json()
+    assert renamed["title"] == "UN vote"
+    assert client.post("/api/feedback", headers=other, json={"message_id": follow["message_id"], "rating": 1}) \
+        .status_code == 404
+    assert client.post("/api/feedback", headers=me, json={"message_id": follow["message_id"], "rating": 1}) \
+        .status_code == 201
+    assert client.delete(f"/api/conversations/{conv['id']}", headers=me).status_code == 204
+    assert client.get("/api/conversations", headers=me).json() == []

@@ -16,16 +16,22 @@ import gradio as gr
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, field_validator
 
 from index.article import ArticleError
 from index.store import StoreError
-from rag.models import Answer, Document, DocumentInfo
+from rag.conversations import Conversations
+from rag.models import Answer, Document, DocumentInfo, Filters
 from rag.service import NotFound, QuestionError, RagService
 from rag.settings import Settings
-from ui.chat import CSS, build_chat, word_chunks
+from ui.chat import CSS, HEAD, build_chat
+from ui.conversations_api import conversations_router, safe_ask
+from ui.feed_polling import FeedWatch
+from ui.sources_api import sources_router
 from ui.web_security import CHAT_KEY_COOKIE, Utf8Json, WebGuard, cookie_token, only_http_links
 
 MULTIPART_SLACK = 64 * 1024  # room for multipart headers around the file itself
@@ -52,6 +58,9 @@ class AskRequest(BaseModel):
     top_k: int | None = Field(None, ge=1, le=50, description="Citations to return (default RAG_TOP_K).")
     history: list[Turn] = Field(default_factory=list, max_length=100,
                                 description="Earlier turns, oldest first; follow-up questions lean on them.")
+
+    filters: Filters | None = Field(None, description="Ask only within these articles, outlets or dates "
+                                    "(applied inside retrieval).")
 
     _utf8 = field_validator("question")(utf8_text)
 
@@ -101,14 +110,17 @@ def create_app(settings: Settings, ingest_if_empty: bool = False, service: RagSe
     share one loaded model) keeps its own settings for everything else.
     """
     svc = service or RagService(settings)
+    ask_safely = safe_ask(svc)  # filters only when given; only http(s) links leave
+    conversations = Conversations.from_settings(svc.settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         if ingest_if_empty:
             await run_in_threadpool(svc.ensure_ingested)
-        yield
+        with FeedWatch(svc).polling():
+            yield
 
-    app = FastAPI(title="News Q&A", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="News Q&A", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Extractive answers over a folder of news articles, with exact citations.")
     app.add_middleware(UploadLimit, path="/api/documents", limit=settings.max_upload_bytes)
     app.add_middleware(Utf8Json)
@@ -154,19 +166,20 @@ def create_app(settings: Settings, ingest_if_empty: bool = False, service: RagSe
         """Answer a question from the indexed articles. The answer is quoted from an article and
         every citation's `quote` equals the article text `[start:end]`; when the articles do not
         answer, `abstained` is true. 422 for an empty or over-long question."""
-        return only_http_links(svc.ask(req.question, req.top_k, [t.model_dump() for t in req.history]))
+        return ask_safely(req.question, req.top_k, [t.model_dump() for t in req.history], req.filters)
 
     @app.post("/api/ask/stream", dependencies=[Depends(reader)],
               responses={200: {"content": {"application/x-ndjson": {}}}})
     def ask_stream(req: AskRequest) -> StreamingResponse:
-        """Like `/api/ask`, as NDJSON: `{"type": "delta", "text": ...}` lines as the answer text is
-        produced, then one `{"type": "answer", ...}` line with the full answer and its citations."""
+        """Like `/api/ask`, as NDJSON, saying what happens: first `{"type": "status", "text": "searching N
+        articles…", "articles": N}`, then one `{"type": "answer", ...}` line with the full answer and its
+        citations (the answer is extracted whole: there is no word-by-word typing to simulate)."""
         svc.check_question(req.question)  # a bad question is a 422, not a broken stream
 
         def lines() -> Iterator[str]:
-            result = only_http_links(svc.ask(req.question, req.top_k, [t.model_dump() for t in req.history]))
-            for chunk in word_chunks(result.answer):
-                yield json.dumps({"type": "delta", "text": chunk}) + "\n"
+            n = svc.health()["articles"]
+            yield json.dumps({"type": "status", "text": f"searching {n} articles…", "articles": n}) + "\n"
+            result = ask_safely(req.question, req.top_k, [t.model_dump() for t in req.history], req.filters)
             yield json.dumps({"type": "answer", **result.model_dump()}) + "\n"
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
@@ -215,6 +228,19 @@ def create_app(settings: Settings, ingest_if_empty: bool = False, service: RagSe
             response.set_cookie(CHAT_KEY_COOKIE, cookie_token(settings.api_key), httponly=True,
                                 samesite="strict", path="/")
 
+    app.include_router(sources_router(svc, writer, reader))
+    app.include_router(conversations_router(svc, conversations, settings, reader, ask_safely))
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_assets()), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Swagger UI from the installed fastapi-offline package's copy: no CDN, works offline."""
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="News Q&A API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon.png")
+
     @app.get("/api/health", response_model=Health)
     def health() -> Health:
         """Liveness and index size: article and passage counts, embedding model, store mode.
@@ -227,9 +253,9 @@ def create_app(settings: Settings, ingest_if_empty: bool = False, service: RagSe
     if settings.api_key and settings.api_key_reads:  # the chat reads too: log in with the key as password
         key = settings.api_key.encode()
         auth = lambda _user, password: secrets.compare_digest(password.encode(), key)  # noqa: E731
-    chat = build_chat(svc, settings)
+    chat = build_chat(svc, settings, conversations=conversations)
     gr.mount_gradio_app(app, chat, path="/", blocked_paths=blocked, auth=auth,
-                        auth_message="Password: the server's RAG_API_KEY.", css=CSS,
+                        auth_message="Password: the server's RAG_API_KEY.", css=CSS, head=HEAD,
                         max_file_size=settings.max_upload_bytes, footer_links=["api"])
     # Gradio checks that an event's files came through its upload route only once it "has launched",
     # which mounting never sets: without this, any server path named in a FileData would be copied in.
@@ -237,3 +263,10 @@ def create_app(settings: Settings, ingest_if_empty: bool = False, service: RagSe
     # Gradio's session heartbeats never end by themselves; ui.server.Server calls this on shutdown.
     app.state.stop_streams = app.routes[-1].app.stop_event.set
     return app
+
+
+def swagger_assets() -> str:
+    """Swagger UI's script, stylesheet and icon as shipped in the fastapi-offline wheel (MIT)."""
+    from importlib.resources import files
+
+    return str(files("fastapi_offline") / "static")
