@@ -71,6 +71,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return run_cli(args, _service())
 
 
+def cmd_feedback_export(args: argparse.Namespace) -> int:
+    from rag.conversations import Conversations, feedback_testset
+    from rag.settings import Settings
+
+    rows, skipped = feedback_testset(Conversations.from_settings(Settings().resolved()).feedback())
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    print(f"{len(rows)} test-set rows from feedback; {skipped} left out (a thumbs down without the right answer)",
+          file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag", description="Ask questions about a folder of news articles; "
                                 "answers cite the exact passages. Settings come from RAG_* environment variables.")
@@ -94,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     s.add_argument("--port", type=int, default=None, help="port (default 8000)")
     s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("feedback", help="chat feedback (thumbs, corrections) as a test set for `rag eval`")
+    fsub = s.add_subparsers(dest="action", required=True)
+    e = fsub.add_parser("export", help="write feedback as JSONL test-set rows (id, question, answers, sources, "
+                        "answerable)")
+    e.add_argument("--out", type=Path, default=None, help="file to write (default: stdout)")
+    e.set_defaults(func=cmd_feedback_export)
 
     s = sub.add_parser("eval", help="score the bot against a JSONL test set")
     s.add_argument("testset", type=Path)

@@ -164,9 +164,9 @@ class Conversations:
             return int(cur.lastrowid)
 
     def feedback(self) -> list[dict]:
-        """Every feedback row, oldest first (all owners: the operator's export)."""
+        """Every feedback row in the order the answers were given (all owners: the operator's export)."""
         with self._db() as db:
-            rows = db.execute("SELECT * FROM feedback ORDER BY id").fetchall()
+            rows = db.execute("SELECT * FROM feedback ORDER BY message_id, id").fetchall()
         return [{**dict(r), "answer": json.loads(r["answer"])} for r in rows]
 
 
@@ -177,7 +177,7 @@ def _title(text: str) -> str:
     return title
 
 
-def testset_rows(feedback: list[dict]) -> tuple[list[dict], int]:
+def feedback_testset(feedback: list[dict]) -> tuple[list[dict], int]:
     """Feedback as `rag eval` test-set rows (id, question, answers, sources, answerable), and how many
     rows said too little to become one (a thumbs down without the right answer)."""
     rows, skipped = [], 0
