@@ -39,7 +39,7 @@ class Article:
     outlet: str
     date: str | None
     url: str | None
-    date_source: str | None = None  # where the date came from: meta tag, dateline, page header, sidecar, feed
+    date_source: str | None = None  # page markup, dateline, page header, sidecar, feed or dump
     source: str | None = None  # the original file name, URL or dump row
     encoding: str = "utf-8"
     spans: list[tuple[int, int]] = field(default_factory=list, repr=False)
@@ -138,7 +138,7 @@ def _from_html(html: str, url: str | None) -> tuple[str, dict[str, str | None]]:
         raise ArticleError(str(exc)) from exc
     outlet = page.sitename or (metadata.outlet_from_url(page.url) if page.url else None)
     return page.text, {"title": page.title, "outlet": outlet, "date": page.date,
-                       "date_source": "meta tag" if page.date else None, "url": page.url}
+                       "date_source": "page markup" if page.date else None, "url": page.url}
 
 
 def _http_url(url: str | None) -> str | None:

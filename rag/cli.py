@@ -20,9 +20,26 @@ def _service():
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    report = _service().ingest(args.paths or None, progress=sys.stderr.isatty())
-    print(report.summary())
+    print(_ingest_sources(_service(), args).summary())
     return 0
+
+
+def _ingest_sources(svc, args: argparse.Namespace):
+    """Files and folders, links, feeds and dumps from one command line, in one report."""
+    from index.sources.dumps import DUMP_SUFFIXES, FieldMap
+    from index.sources.intake import merge
+
+    urls = [p for p in args.paths if p.lower().startswith(("http://", "https://"))]
+    dumps = [Path(p) for p in args.paths if p not in urls and Path(p).suffix.lower() in DUMP_SUFFIXES]
+    files = [Path(p) for p in args.paths if p not in urls and Path(p) not in dumps]
+    report = svc.ingest(files or None, progress=sys.stderr.isatty()) if files or not (urls or dumps or args.feed) \
+        else None
+    fields = FieldMap(text=args.text_field, title=args.title_field, url=args.url_field, date=args.date_field,
+                      outlet=args.outlet_field, id=args.id_field)
+    for more in ([svc.ingest_urls(urls)] if urls else []) + ([svc.ingest_feeds(args.feed)] if args.feed else []) \
+            + [svc.ingest_dump(d, fields) for d in dumps]:
+        report = merge(report, more) if report else more
+    return report
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -92,7 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("ingest", help="index articles (default: the corpus folder, RAG_CORPUS_DIR)")
-    s.add_argument("paths", nargs="*", type=Path, help="files or folders")
+    s.add_argument("paths", nargs="*", help="files or folders (.txt .md .html .htm), http(s) links to article "
+                   "pages, or dumps with one article per row (.jsonl .csv)")
+    s.add_argument("--feed", action="append", default=[], metavar="URL",
+                   help="index every item of an RSS/Atom feed; repeatable")
+    for name, default in (("text", "text"), ("title", "title"), ("url", "url"), ("date", "date"),
+                          ("outlet", "outlet"), ("id", "id")):
+        s.add_argument(f"--{name}-field", default=default, metavar="NAME",
+                       help=f"dump column or key holding the article's {name} (default {default!r})")
     s.set_defaults(func=cmd_ingest)
 
     s = sub.add_parser("ask", help="answer a question from the indexed articles")

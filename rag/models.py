@@ -11,8 +11,8 @@ class Citation(BaseModel):
     outlet: str
     date: str | None = None
     url: str | None = None
-    date_source: str | None = Field(None, description="Where the date came from: meta tag, dateline, page "
-                                    "header, sidecar, feed.")
+    date_source: str | None = Field(None, description="Where the date came from: page markup, dateline, "
+                                    "page header, sidecar, feed, dump.")
     source: str | None = Field(None, description="The original file name, URL or dump row.")
     quote: str = Field(description="Verbatim article text; equals the article's raw text [start:end].")
     start: int
@@ -36,8 +36,8 @@ class DocumentInfo(BaseModel):
     outlet: str
     date: str | None = None
     url: str | None = None
-    date_source: str | None = Field(None, description="Where the date came from: meta tag, dateline, page "
-                                    "header, sidecar, feed.")
+    date_source: str | None = Field(None, description="Where the date came from: page markup, dateline, "
+                                    "page header, sidecar, feed, dump.")
     source: str | None = Field(None, description="The original file name, URL or dump row.")
     passages: int
 

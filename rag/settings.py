@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     api_key_reads: bool = Field(False, description="Require the key on read routes too.")
     host: str = "127.0.0.1"
     port: int = 8000
+    feeds: str = Field("", description="RSS/Atom feed URLs `rag serve` polls, separated by spaces.")
+    feed_interval: float = Field(1800.0, ge=10, description="Seconds between feed polls.")
+    fetch_timeout: float = Field(20.0, gt=0, description="Seconds one fetch may take, whole body included.")
+    fetch_max_bytes: int = Field(5_000_000, ge=1, description="Largest page or feed fetched, in bytes.")
+    fetch_max_redirects: int = Field(5, ge=0)
+    fetch_allow_networks: str = Field("", description="CIDR blocks of non-public addresses that may be fetched "
+                                      "(e.g. `127.0.0.0/8`), separated by spaces; none by default.")
+    dump_batch_rows: int = Field(500, ge=1, description="Dump rows written and indexed per batch.")
 
     def resolved(self) -> "Settings":
         """Absolute paths, so that later chdir calls cannot move the data."""

@@ -9,6 +9,7 @@ is taken; htmldate's search of the visible text is off, since a date in a story 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 
 class ExtractionError(ValueError):
@@ -35,10 +36,28 @@ def extract(html: str, url: str | None = None) -> Page:
     text = (doc.text or "").strip() if doc else ""
     if not text:
         raise ExtractionError("no article text found in the page")
-    return Page(text=text, title=_clean(doc.title), author=_clean(doc.author), sitename=_clean(doc.sitename),
-                date=_clean(doc.date), url=_clean(doc.url))
+    page_url = _clean(doc.url)
+    sitename = _clean(doc.sitename)
+    if sitename and page_url and sitename in {urlsplit(page_url).netloc, urlsplit(page_url).hostname}:
+        sitename = None  # trafilatura's stand-in from the address, not a name the page states
+    return Page(text=text, title=_clean(doc.title), author=_clean(doc.author), sitename=sitename,
+                date=_clean(doc.date), url=page_url)
 
 
 def _clean(value: object) -> str | None:
     value = " ".join(str(value).split()) if value else ""
     return value or None
+
+
+def fragment_text(html: str) -> str:
+    """The text of an HTML fragment (a feed item's content or summary), paragraphs on their own lines."""
+    try:
+        return extract(f"<html><body><article>{html}</article></body></html>").text
+    except ExtractionError:
+        from lxml import html as lxml_html
+        from lxml.etree import ParserError
+
+        try:
+            return " ".join(lxml_html.fromstring(html).text_content().split())
+        except (ParserError, ValueError):
+            return ""
