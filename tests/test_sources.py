@@ -178,6 +178,24 @@ def test_uploaded_html_is_indexed_and_served_as_extracted_text(svc: RagService) 
     assert answer.citations[0].date_source == "page markup"
 
 
+def test_adding_or_editing_a_sidecar_updates_the_article(svc: RagService) -> None:
+    path = svc.settings.corpus_dir / "bridge.txt"
+    path.write_text("Bridge reopens after repairs\n\nThe bridge over the Wend reopened to cars on Monday.\n",
+                    encoding="utf-8")
+    assert svc.ingest().added == ["bridge"]
+    assert svc.document("bridge").outlet == "unknown"
+    sidecar = path.with_name("bridge.meta.json")
+    sidecar.write_text(json.dumps({"outlet": "The Brindle Courier", "date": "2024-03-05"}))
+    report = svc.ingest()
+    assert report.updated == ["bridge"], report.summary()
+    doc = svc.document("bridge")
+    assert (doc.outlet, doc.date, doc.date_source) == ("The Brindle Courier", "2024-03-05", "sidecar")
+    sidecar.write_text(json.dumps({"outlet": "Wend Valley Post"}))
+    assert svc.ingest().updated == ["bridge"]
+    assert (svc.document("bridge").outlet, svc.document("bridge").date) == ("Wend Valley Post", None)
+    assert svc.ingest().unchanged == ["bridge"]
+
+
 # --- fetching --------------------------------------------------------------------------------------------
 
 
