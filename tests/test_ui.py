@@ -1,38 +1,47 @@
-"""The Gradio chat: through gradio_client and in headless Chromium, against a real server."""
+"""The Gradio chat: rendering, through gradio_client, and in headless Chromium, against one real server."""
 
 from __future__ import annotations
 
 import html
+import logging
+import re
 from pathlib import Path
 
+import httpx
 import pytest
+from tests.conftest import ROOT, make_settings
 
 from rag.models import Answer, Citation
+from rag.service import RagService
 from ui.api import create_app
-from ui.chat import render_answer, to_history
+from ui.chat import to_history
+from ui.render import render_answer
 from ui.server import serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SCROLL_TO = """e => {
-    let p = e.parentElement;
-    while (p && !(p.scrollHeight > p.clientHeight && /auto|scroll/.test(getComputedStyle(p).overflowY))) p = p.parentElement;
-    if (p) p.scrollTop += e.getBoundingClientRect().top - p.getBoundingClientRect().top - 80;
-}"""
+DOCS = ROOT / "docs"
 BELARUS_Q = "Which country voted against the UN resolution?"
+PATRUSHEV_Q = "Who is Nikolai Patrushev?"
+OFF_TOPIC = "Who won the 2022 FIFA World Cup?"
+FURNITURE = re.compile(r"\*\*|\]\(#\)")
+EXTRA = ("glimmerfen.txt", "# Glimmerfen Lantern Festival sets a record\n\nBy Nordic Wire\n\nMarch 3, 2024\n\n"
+         "Organisers said that 48,213 paper lanterns were released over Lake Vessamir.\n")
 
 
 @pytest.fixture(scope="module")
-def base_url(seeded):
-    """The UI only reads, so it can share the session's ingested seeds."""
-    with serve_in_thread(create_app(seeded.settings, service=seeded)) as url:
+def ui_service(tmp_path_factory, embedder) -> RagService:
+    """Its own corpus and index: the article-list test writes through the API."""
+    svc = RagService(make_settings(tmp_path_factory.mktemp("ui")), embedder=embedder)
+    svc.ingest()
+    return svc
+
+
+@pytest.fixture(scope="module")
+def base_url(ui_service):
+    with serve_in_thread(create_app(ui_service.settings, service=ui_service)) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def outlets(seeded) -> set[str]:
-    return {c.outlet for c in seeded.ask(BELARUS_Q).citations}
 
 
 @pytest.fixture
@@ -44,72 +53,198 @@ def chat_client(base_url):
     client.close()
 
 
-def test_chat_endpoint_answers_with_rendered_citations(chat_client, outlets):
-    reply = chat_client.predict(BELARUS_Q, api_name="/chat")
-    assert "Belarus" in reply and "No answer found" not in reply
-    assert "<strong>Belarus</strong>" in reply  # the answering phrase is highlighted
-    assert reply.count('class="rag-cite"') >= 1 and "<mark>" in reply and "<details>" in reply
-    assert any(html.escape(o) in reply for o in outlets)
+def last_reply(out) -> str:
+    chat = out[1]
+    return chat[-1]["content"] if isinstance(chat[-1]["content"], str) else chat[-1]["content"][0]["text"]
 
 
-def test_chat_marks_abstentions(chat_client):
-    reply = chat_client.predict("Who won the 2022 FIFA World Cup?", api_name="/chat")
-    assert "No answer found" in reply and "The articles don&#x27;t say" in reply
-    assert "rag-cite" not in reply
+def ask(client, question: str) -> str:
+    return last_reply(client.predict(question, [], [], None, "test-client", [], api_name="/ask"))
 
 
-def test_chat_follow_up_uses_history(chat_client, seeded):
-    first = chat_client.predict("How many countries approved the UN resolution?", api_name="/chat")
-    assert "119" in first
-    follow_up = chat_client.predict("and which one voted against it?", api_name="/chat")
-    answer_part = follow_up.split('<div class="rag-sources">')[0]
-    assert "Belarus" in answer_part
-    # the same through the service's history path, as the chat passes it
-    history = to_history([{"role": "user", "content": "How many countries approved the UN resolution?"},
-                          {"role": "assistant", "content": [{"type": "text", "text": first}]}])
-    assert history[1]["role"] == "assistant" and "<" not in history[1]["content"]
-    assert "Belarus" in seeded.ask("and which one voted against it?", history=history).answer
+# --- rendering ------------------------------------------------------------------------------------------------
+
+def cite(doc_id="d", quote="quote", start=0, end=5, score=1.0, **kw) -> Citation:
+    return Citation(doc_id=doc_id, title=kw.get("title", "T"), outlet="O", quote=quote, start=start, end=end,
+                    score=score, url=kw.get("url"))
 
 
-def test_article_text_is_escaped(seeded):
-    doc = seeded.documents()[0]
-    hostile = '<img src=x onerror="alert(1)"> $$x$$ **bold**'
-    fake = Answer(question="q", answer=hostile, abstained=False, confidence=0.5, citations=[
-        Citation(doc_id=doc.doc_id, title=hostile, outlet=hostile, quote=hostile, start=0, end=3, score=1.0,
-                 url='javascript:alert(1)')])
-    out = render_answer(fake, seeded)
+def test_answer_first_one_card_rest_folded_far_below_dropped():
+    text = "0123456789" * 10
+    cites = [cite(quote=text[i:i + 5], start=i, end=i + 5, score=s) for i, s in [(0, 0.05), (10, 0.045), (20, 0.04),
+                                                                                   (30, 0.01)]]
+    out = render_answer(Answer(question="q", answer="Only Belarus.", abstained=False, confidence=0.9,
+                               citations=cites, highlight=[5, 12]), {"d": text})
+    assert out.index("rag-answer") < out.index("rag-sources")  # answer first
+    assert '<mark class="rag-hl">Belarus</mark>' in out
+    head, more = out.split('<details class="rag-more">')
+    assert head.count('class="rag-cite"') == 1 and "<summary>2 more sources</summary>" in more
+    assert more.count('class="rag-cite"') == 2  # the fourth (a fifth of the best) is dropped
+    assert "rag-w10" in head and "characters 0–5" in head.split('<details class="rag-ids">')[1]
+
+
+def test_reader_text_is_clean_but_offsets_stay_raw(caplog):
+    raw = "By [AFP](#)\n\n**Mikhail Klimentyev/TASS** took the photo."
+    quote = raw[13:]
+    ok = cite(quote=quote, start=13, end=len(raw))
+    out = render_answer(Answer(question="q", answer=quote, abstained=False, confidence=0.9, citations=[ok]),
+                        {"d": raw})
+    assert not FURNITURE.search(html.unescape(out)) and "Mikhail Klimentyev/TASS" in out and "By AFP" in out
+    assert f"characters 13–{len(raw)}" in out and "rag-mismatch" not in out
+    bad = cite(quote=quote, start=12, end=len(raw) - 1)  # an offset slip must show and be logged
+    with caplog.at_level(logging.WARNING, logger="ui.render"):
+        out = render_answer(Answer(question="q", answer=quote, abstained=False, confidence=0.9, citations=[bad]),
+                            {"d": raw})
+    assert "rag-mismatch" in out and "not the article's text at characters 12–" in out
+    assert any("citation mismatch" in r.message for r in caplog.records)
+
+
+def test_refusal_shows_closest_passages_folded():
+    cites = [cite(quote=f"passage {i}", start=0, end=9, score=0.03) for i in range(5)]
+    out = render_answer(Answer(question="q", answer="The articles don't say.", abstained=True, confidence=0.2,
+                               citations=cites), {"d": "passage 0"})
+    assert "Not found in the articles. Closest passages:" in out and "2 more passages" in out
+    assert out.count('class="rag-cite"') == 3
+
+
+def test_article_text_is_escaped_and_links_are_http_only():
+    hostile = '<img src=x onerror="alert(1)"> $$x$$'
+    fake = Answer(question="q", answer=hostile, abstained=False, confidence=0.5,
+                  citations=[cite(title=hostile, quote=hostile, start=0, end=3, url="javascript:alert(1)")])
+    out = render_answer(fake, {"d": None})
     assert "<img" not in out and "&lt;img" in out and "javascript:" not in out and "$$" not in out
-    assert "\n\n" not in out  # one raw-HTML block: Markdown never parses article text
+    assert "\n\n" not in out and "since been deleted" in out  # one raw-HTML block: Markdown never parses it
 
 
-def test_browser_chat(base_url, outlets, seeded, tmp_path):
-    seeded_docs = seeded.documents()
+# --- through gradio_client ------------------------------------------------------------------------------------
+
+def test_chat_event_answers_with_cards_and_history(chat_client, ui_service):
+    reply = ask(chat_client, BELARUS_Q)
+    assert '<mark class="rag-hl">Belarus</mark>' in reply and reply.count('class="rag-cite"') >= 2
+    refusal = ask(chat_client, OFF_TOPIC)
+    assert "Not found in the articles. Closest passages:" in refusal and "rag-cite" in refusal
+    history = to_history([{"role": "user", "content": "How many countries approved the UN resolution?"},
+                          {"role": "assistant", "content": [{"type": "text", "text": reply}]}])
+    assert history[1]["content"].startswith("Only one country, Belarus") and "<" not in history[1]["content"]
+
+
+def test_conversations_survive_a_server_restart(ui_service):
+    me = {"X-Client-Id": "restart-browser"}
+    with serve_in_thread(create_app(ui_service.settings, service=ui_service)) as url:
+        conv = httpx.post(url + "/api/conversations", json={}, headers=me).json()
+        turn = httpx.post(f"{url}/api/conversations/{conv['id']}/ask", json={"question": BELARUS_Q}, headers=me,
+                          timeout=120).json()
+    fresh = RagService(ui_service.settings, embedder=ui_service.embedder)  # a new process's view
+    with serve_in_thread(create_app(ui_service.settings, service=fresh)) as url:
+        saved = httpx.get(f"{url}/api/conversations/{conv['id']}", headers=me).json()
+    assert saved["title"] == BELARUS_Q and saved["messages"][1]["answer"] == turn["answer"]
+
+
+# --- in headless Chromium -------------------------------------------------------------------------------------
+
+def _in_viewport_top(page, selector: str) -> bool:
+    return page.eval_on_selector_all(selector, """els => { const r = els[els.length - 1].getBoundingClientRect();
+        return r.top >= 0 && r.top < window.innerHeight; }""")
+
+
+def _visible_quotes(page) -> int:
+    return page.eval_on_selector_all(".rag-final", """els => [...els[els.length - 1]
+        .querySelectorAll('.rag-cite blockquote')].filter(b => b.offsetParent !== null).length""")
+
+
+def _ask_in_browser(page, question: str, count: int) -> None:
+    from playwright.sync_api import expect
+
+    box = page.locator("#question textarea")
+    box.fill(question)
+    box.press("Enter")
+    expect(page.locator(".rag-final")).to_have_count(count, timeout=90_000)
+    page.wait_for_timeout(600)
+
+
+@pytest.fixture(scope="module")
+def browser():
     if not CHROMIUM.exists():
         pytest.skip("needs /usr/bin/chromium (apt-get install -y chromium)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(base_url + "/", wait_until="domcontentloaded")
-            box = page.locator("#question textarea")
-            box.fill(BELARUS_Q)
-            box.press("Enter")
-            cite = page.locator(".rag-cite").first
-            expect(cite).to_be_visible(timeout=60_000)
-            bot = page.locator(".rag-answer").last
-            expect(bot).to_contain_text("Belarus")
-            expect(bot.locator("strong")).to_have_text("Belarus")  # the highlight, as a person sees it
-            sources = page.locator(".rag-sources").last.inner_text()
-            assert any(o in sources for o in outlets), sources
-            cite.locator("summary").click()
-            expect(cite.locator(".rag-article mark")).to_contain_text("Belarus")
-            expect(page.locator(".rag-docs li")).to_have_count(len(seeded_docs))
-            page.wait_for_timeout(500)
-            bot.evaluate(SCROLL_TO)  # the chat autoscrolls to its end: bring the answer back into view
-            shot = tmp_path / "chat.png"
-            page.screenshot(path=str(shot), full_page=True)
-            print(f"screenshot: {shot}")
-        finally:
-            browser.close()
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def test_browser_desktop(browser, base_url, ui_service):
+    from playwright.sync_api import expect
+
+    DOCS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(base_url + "/", wait_until="domcontentloaded")
+    docs = page.locator("#rag-doc-list .rag-docs li")
+    expect(docs).to_have_count(len(ui_service.documents()), timeout=30_000)
+    _ask_in_browser(page, PATRUSHEV_Q, 1)
+    _ask_in_browser(page, BELARUS_Q, 2)
+    assert _in_viewport_top(page, ".rag-final"), "the new answer's top is not in view"
+    assert _visible_quotes(page) == 1
+    expect(page.locator(".rag-final").last.locator(".rag-hl")).to_have_text("Belarus")
+    page.screenshot(path=str(DOCS / "chat-desktop.png"))
+    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+    text = page.inner_text("#rag-chatbot")
+    assert not FURNITURE.search(text), FURNITURE.search(text)
+    assert "Patrushev" in text and "By AFP" in text  # the article context, cleaned
+    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = false)")
+    _ask_in_browser(page, OFF_TOPIC, 3)
+    refusal = page.locator(".rag-refusal").last
+    expect(refusal).to_contain_text("Not found in the articles. Closest passages:")
+    assert refusal.locator(".rag-cite").count() >= 2 and _visible_quotes(page) == 1
+    assert _in_viewport_top(page, ".rag-final")
+    page.screenshot(path=str(DOCS / "chat-refusal.png"))
+
+    # the conversation survives a reload (saved server-side, keyed to this browser)
+    page.reload(wait_until="domcontentloaded")
+    expect(page.locator(".rag-final")).to_have_count(3, timeout=30_000)
+    expect(page.locator("#rag-convs")).to_contain_text(PATRUSHEV_Q)
+
+    # the article list follows changes made through the API by anyone
+    n = docs.count()
+    with httpx.Client(base_url=base_url, timeout=120) as c:
+        assert c.post("/api/documents", files={"file": (EXTRA[0], EXTRA[1].encode(), "text/plain")}).status_code == 200
+        expect(docs).to_have_count(n + 1, timeout=20_000)
+        assert c.delete("/api/documents/glimmerfen").status_code == 200
+    expect(docs).to_have_count(n, timeout=20_000)
+    page.close()
+
+
+def test_browser_phone(browser, base_url):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page.goto(base_url + "/", wait_until="domcontentloaded")
+    expect(page.locator("#question textarea")).to_be_visible(timeout=30_000)
+    page.wait_for_timeout(800)
+    assert page.locator(".sidebar.open").count() == 0, "the sidebar covers the chat on a phone"
+    _ask_in_browser(page, BELARUS_Q, 1)
+    assert _in_viewport_top(page, ".rag-final") and _visible_quotes(page) == 1
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 391, f"page is {width}px wide on a 390px phone"
+    page.screenshot(path=str(DOCS / "chat-phone.png"))
+    page.close()
+
+
+def test_docs_render_with_the_network_blocked(browser, base_url):
+    """/docs uses only assets this server serves: every non-loopback request is refused."""
+    context = browser.new_context()
+    refused: list[str] = []
+
+    def only_loopback(route):
+        if route.request.url.startswith(base_url):
+            return route.continue_()
+        refused.append(route.request.url)
+        return route.abort()
+
+    context.route("**/*", only_loopback)
+    page = context.new_page()
+    page.goto(base_url + "/docs", wait_until="domcontentloaded")
+    page.locator(".swagger-ui .opblock").first.wait_for(timeout=30_000)
+    assert page.locator(".swagger-ui .opblock").count() >= 8 and not refused, refused
+    context.close()

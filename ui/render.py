@@ -129,4 +129,4 @@ def plain(content) -> str:
     if not isinstance(content, str):
         return ""
     content = content.split('<div class="rag-sources">')[0]
-    return html.unescape(re.sub(r"<[^>]+>", " ", content)).strip()
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", content.replace("<br>", " "))).split())
