@@ -25,7 +25,8 @@ _DATE_LINE = re.compile(rf"^\s*(?:(?:published|posted|updated|date)\s*:?\s*)?(?:
                         r"\d{4}-\d{2}-\d{2})(?:[ ,T]+[\d:.]+\s*(?:[ap]\.?m\.?)?\s*(?:[A-Z]{2,4}|GMT[+-]?\d*)?)?\s*$",
                         re.IGNORECASE)
 # "MOSCOW: ... on Tuesday (Jun 22) ..." — a dateline giving day and month only.
-_SHORT_DATELINE = re.compile(rf"^[A-Z][A-Z .,'-]{{2,40}}:\s.{{0,200}}?\((?:{_WEEKDAY},?\s+)?({_MON})\w*\.?\s+(\d{{1,2}})\)")
+_SHORT_DATELINE = re.compile(rf"^[A-Z][A-Z .,'-]{{2,40}}:\s.{{0,200}}?"
+                             rf"\((?:{_WEEKDAY},?\s+)?({_MON})\w*\.?\s+(\d{{1,2}})\)")
 
 # Credit lines naming the outlet.
 _NAME = r"[A-Z][\w&.'-]*(?:[ -][A-Z][\w&.'-]*){0,3}"
