@@ -149,7 +149,7 @@ def _in_viewport_top(page, selector: str) -> bool:
 
 def _visible_quotes(page) -> int:
     return page.eval_on_selector_all(".rag-final", """els => [...els[els.length - 1]
-        .querySelectorAll('.rag-cite blockquote')].filter(b => b.offsetParent !== null).length""")
+        .querySelectorAll('.rag-cite blockquote')].filter(b => b.checkVisibility()).length""")
 
 
 def _ask_in_browser(page, question: str, count: int) -> None:
