@@ -129,7 +129,7 @@ def ingest(paths: Iterable[Path], store: Store, embed: Embed, max_chars: int = 4
            progress: bool = False, max_bytes: int | None = None) -> IngestReport:
     """Index ``paths`` (files or folders) incrementally.
 
-    Unchanged files (same bytes, same path) are only hashed: nothing is parsed or embedded, and when
+    Unchanged files (same bytes, sidecar and parser version, same path) are only hashed: nothing is parsed or embedded, and when
     nothing changed no lock is taken. Changed files replace their passages; documents whose file left a
     scanned folder are removed; identical content under a second name is skipped; each unusable file is
     reported and the rest goes on. Records left by an interrupted write are found and redone.

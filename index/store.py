@@ -103,34 +103,53 @@ def split_passage_id(passage_id: str) -> tuple[str, int, int]:
     return doc_id, int(start), int(end)
 
 
-def _translate(exc: BaseException, where: str) -> StoreError | None:
-    """Map a client failure onto StoreError; None for anything that is a bug, not the store."""
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and those it was raised from or during, root cause first."""
+    seen: list[BaseException] = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen[::-1]
+
+
+def _damaged(where: str, text: str) -> StoreError:
+    return StoreError(f"the index at {where} is damaged ({text}); run `rag doctor`, then "
+                      "`rag ingest --rebuild`", "damaged")
+
+
+def _translate(exc: BaseException, where: str, embedded: bool) -> StoreError | None:
+    """Map a client failure onto StoreError; None for anything that is a bug, not the store.
+
+    Chroma may fail again while cleaning up after the real error, so the whole chain is read."""
     import chromadb.errors
     import httpx
 
-    if isinstance(exc, StoreError):
-        return exc
-    if isinstance(exc, (httpx.TransportError, ConnectionError)) or (
-            isinstance(exc, ValueError) and "connect" in str(exc).lower()):
-        return StoreError(f"Chroma server at {where} is unreachable ({type(exc).__name__}); "
-                          "answers resume when it is back")
-    if isinstance(exc, chromadb.errors.ChromaError):
-        text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        damaged = any(w in text.lower() for w in ("malformed", "not a database", "finding id", "corrupt",
-                                                   "no such table", "hnsw", "segment"))
-        if damaged:
-            return StoreError(f"the index at {where} is damaged ({text}); run `rag doctor`, then "
-                              "`rag ingest --rebuild`", "damaged")
-        return StoreError(f"Chroma at {where} failed: {text}")
+    chain = _chain(exc)
+    for e in chain:
+        if isinstance(e, StoreError):
+            return e
+        if isinstance(e, chromadb.errors.ChromaError):
+            text = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+            if (embedded and isinstance(e, chromadb.errors.InternalError)) or any(w in text.lower() for w in ("malformed", "not a database", "finding id",
+                                                           "corrupt", "no such table")):
+                return _damaged(where, text)
+            return StoreError(f"Chroma at {where} failed: {text}")
+    for e in chain:
+        if isinstance(e, (httpx.TransportError, ConnectionError)) or (
+                isinstance(e, ValueError) and "connect" in str(e).lower()):
+            if embedded:
+                return _damaged(where, str(e)[:200])
+            return StoreError(f"Chroma server at {where} is unreachable ({type(e).__name__}); "
+                              "answers resume when it is back")
     return None
 
 
 @contextmanager
-def guard(where: str) -> Iterator[None]:
+def guard(where: str, embedded: bool = False) -> Iterator[None]:
     try:
         yield
     except Exception as exc:  # noqa: BLE001 - re-raised unless it is a store failure
-        err = _translate(exc, where)
+        err = _translate(exc, where, embedded)
         if err is None or err is exc:
             raise
         raise err from exc
@@ -209,14 +228,14 @@ class _WriterLock:
         meta = {"owner": token, "host": _HOST, "pid": os.getpid()}
         waited_for = None
         while True:
-            with guard(self.store.where):
+            with guard(self.store.where, self.store.mode == "embedded"):
                 col.add(ids=["writer"], embeddings=[_DUMMY], metadatas=[{**meta, "expires": time.time() +
                                                                         self.lease_s}])  # no-op if held
                 holder = self._holder()
             if holder and holder.get("owner") == token:
                 break
             if holder and self._stale(holder):
-                with guard(self.store.where):
+                with guard(self.store.where, self.store.mode == "embedded"):
                     col.delete(ids=["writer"], where={"owner": holder["owner"]})  # only that stale lease
                 continue
             waited_for = waited_for or time.monotonic()
@@ -256,7 +275,7 @@ class Store:
         self.name = collection
         self.mode = "server" if chroma_url else "embedded"
         self.where = chroma_url or str(self.data_dir / "chroma")
-        with guard(self.where):
+        with self._guard():
             if chroma_url:
                 u = urlparse(chroma_url)
                 self.client = chromadb.HttpClient(host=u.hostname or "127.0.0.1", port=u.port or 8000,
@@ -267,6 +286,9 @@ class Store:
             self._lock = _WriterLock(self, lease_s)
             self._follow = True  # a rebuild in progress stays on its own collections
             self._bind(self._state().get("active") or collection)
+
+    def _guard(self):
+        return guard(self.where, self.mode == "embedded")
 
     def _bind(self, live: str) -> None:
         self.live = live
@@ -290,17 +312,17 @@ class Store:
     @contextmanager
     def write_lock(self) -> Iterator[None]:
         """Serialise writers across threads, processes and (server mode) machines."""
-        with self._lock.hold(), guard(self.where):
+        with self._lock.hold(), self._guard():
             self._sync()
             yield
 
     def writer_busy(self) -> str | None:
-        with guard(self.where):
+        with self._guard():
             return self._lock.busy()
 
     def generation(self) -> int:
         """Changes whenever any process wrote to the index; one small read of the shared state."""
-        with guard(self.where):
+        with self._guard():
             return int(self._sync().get("generation", 0))
 
     def mark_changed(self) -> None:
@@ -309,7 +331,7 @@ class Store:
         A rebuild's collections stay out of the shared state until ``activate``."""
         if not self._follow:
             return
-        with guard(self.where):
+        with self._guard():
             state = self._state()
             self.state_collection.upsert(ids=["state"], embeddings=[_DUMMY], metadatas=[{
                 **state, "active": self.live, "generation": max(time.time_ns(), int(state.get("generation", 0)) + 1),
@@ -319,7 +341,7 @@ class Store:
 
     def counts(self) -> dict[str, int]:
         """Constant-time figures: records now stored, and the totals the last complete write left."""
-        with guard(self.where):
+        with self._guard():
             state = self._sync()
             return {"articles": self.manifest.count(), "passages": self.collection.count(),
                     "expected_articles": int(state.get("articles", -1)),
@@ -328,7 +350,7 @@ class Store:
     def _pages(self, collection, include: list[str], page: int = PAGE) -> Iterator[dict]:
         offset = 0
         while True:
-            with guard(self.where):
+            with self._guard():
                 got = collection.get(limit=page, offset=offset, include=include)
             if not got["ids"]:
                 return
@@ -338,7 +360,7 @@ class Store:
     def doc_states(self, doc_id: str | None = None) -> dict[str, DocState]:
         """Per-document state from the manifest (all documents, or just ``doc_id``)."""
         if doc_id is not None:
-            with guard(self.where):
+            with self._guard():
                 got = self.manifest.get(ids=[doc_id], include=["metadatas"])
             return {d: _state_of(d, m) for d, m in zip(got["ids"], got["metadatas"])}
         return {d: _state_of(d, m) for got in self._pages(self.manifest, ["metadatas"])
@@ -346,7 +368,7 @@ class Store:
 
     def owner_of(self, content_hash: str) -> str | None:
         """The document already holding this content, if any."""
-        with guard(self.where):
+        with self._guard():
             got = self.manifest.get(where={"doc_hash": content_hash}, limit=1, include=[])
         return got["ids"][0] if got["ids"] else None
 
@@ -367,7 +389,7 @@ class Store:
             chunk = doc_ids[i:i + batch]
             offset = 0
             while True:
-                with guard(self.where):
+                with self._guard():
                     got = self.collection.get(where={"doc_id": {"$in": chunk}}, limit=PAGE, offset=offset,
                                               include=["documents"])
                 if not got["ids"]:
@@ -392,7 +414,7 @@ class Store:
     def query(self, embedding: list[float], k: int, where: dict | None = None) -> list[tuple[str, float]]:
         """Dense search: ``(passage_id, cosine similarity)`` best first; ``where`` is a Chroma metadata
         filter applied inside the search (e.g. ``{"doc_id": {"$in": [...]}}``)."""
-        with guard(self.where):
+        with self._guard():
             if self.collection.count() == 0:
                 return []
             res = self.vector_store.query(VectorStoreQuery(query_embedding=embedding, similarity_top_k=k),
@@ -411,7 +433,7 @@ class Store:
                           metadata={"doc_id": w.article.doc_id, "start": p.start, "end": p.end},
                           relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=w.article.doc_id)})
                  for w in batch for p, emb in zip(w.passages, w.embeddings)]
-        with guard(self.where):
+        with self._guard():
             self.manifest.delete(ids=doc_ids)  # from here until the end, these documents read as unfinished
             self.collection.delete(where={"doc_id": {"$in": doc_ids}})
             if nodes:
@@ -424,7 +446,7 @@ class Store:
     def delete(self, doc_ids: str | list[str]) -> None:
         doc_ids = [doc_ids] if isinstance(doc_ids, str) else doc_ids
         if doc_ids:
-            with guard(self.where):
+            with self._guard():
                 self.manifest.delete(ids=doc_ids)
                 self.collection.delete(where={"doc_id": {"$in": doc_ids}})
 
@@ -471,7 +493,7 @@ class Store:
     def _reachable(self, n: int) -> int:
         if n == 0:
             return 0
-        with guard(self.where):
+        with self._guard():
             probe = self.collection.get(limit=1, include=["embeddings"])
             got = self.collection.query(query_embeddings=[list(probe["embeddings"][0])], n_results=n, include=[])
         return len(got["ids"][0])
@@ -480,7 +502,7 @@ class Store:
         """Each sampled record's own vector must find it (a lost vector segment fails here)."""
         offset = random.randrange(max(1, n - sample + 1))
         try:
-            with guard(self.where):
+            with self._guard():
                 got = self.collection.get(limit=sample, offset=offset, include=["embeddings"])
                 res = self.collection.query(query_embeddings=[list(e) for e in got["embeddings"]],
                                             n_results=1, include=["distances"])
@@ -498,7 +520,7 @@ class Store:
         other = object.__new__(Store)
         other.__dict__.update(self.__dict__)
         other._follow = False
-        with guard(self.where):
+        with self._guard():
             other._bind(f"{self.name}.r{time.time_ns()}")
         return other
 
@@ -506,7 +528,7 @@ class Store:
         """Swap a complete rebuild in (under ``write_lock``) and drop the collections it replaces."""
         self._bind(rebuilt.live)
         self.mark_changed()
-        with guard(self.where):
+        with self._guard():
             names = [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
         for name in names:  # the replaced collections, and any left by an interrupted rebuild
             base = name.removesuffix(".docs")

@@ -20,8 +20,19 @@ def _service():
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    print(_ingest_sources(_service(), args).summary())
-    return 0
+    svc = _service()
+    if args.rebuild:
+        if args.paths:
+            print("error: --rebuild re-indexes the corpus folder (RAG_CORPUS_DIR); give no paths", file=sys.stderr)
+            return 2
+        print(svc.rebuild().summary())
+        print("rebuilt into a fresh collection and swapped it in")
+        return 0
+    print(_ingest_sources(svc, args).summary())
+    problems = svc.store.check()
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def _ingest_sources(svc, args: argparse.Namespace):
@@ -40,6 +51,14 @@ def _ingest_sources(svc, args: argparse.Namespace):
             + [svc.ingest_dump(d, fields) for d in dumps]:
         report = merge(report, more) if report else more
     return report
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    problems = _service().doctor()
+    for problem in problems:
+        print(f"problem: {problem}")
+    print("index damaged: run `rag ingest --rebuild`" if problems else "index consistent")
+    return 1 if problems else 0
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -111,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("ingest", help="index articles (default: the corpus folder, RAG_CORPUS_DIR)")
     s.add_argument("paths", nargs="*", help="files or folders (.txt .md .html .htm), http(s) links to article "
                    "pages, or dumps with one article per row (.jsonl .csv)")
+    s.add_argument("--rebuild", action="store_true",
+                   help="re-index the corpus folder into a fresh collection, swapped in only when complete")
     s.add_argument("--feed", action="append", default=[], metavar="URL",
                    help="index every item of an RSS/Atom feed; repeatable")
     for name, default in (("text", "text"), ("title", "title"), ("url", "url"), ("date", "date"),
@@ -128,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("docs", help="list the indexed articles")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_docs)
+
+    s = sub.add_parser("doctor", help="check the index: manifest, Chroma records and vector reach agree")
+    s.set_defaults(func=cmd_doctor)
 
     s = sub.add_parser("serve", help="HTTP API and chat UI (ingests the corpus first if the index is empty)")
     s.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
@@ -156,7 +180,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except Exception as exc:  # a store failure is one line, not a traceback; anything else is a bug
+        from index.store import StoreError
+
+        if not isinstance(exc, StoreError):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":
