@@ -23,8 +23,10 @@ run: install
 browser:
 	@command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
 
+# The server-mode suite runs against a real `chroma run` on a free loopback port, stopped afterwards.
 test: install browser
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --ignore=tests/test_server_mode.py
+	$(PY) -m tests.chroma_server "$$(mktemp -d)" $(VENV)/bin/pytest -q tests/test_server_mode.py
 	$(VENV)/bin/rag eval tests/data/dev.jsonl $(EVAL_GATE)
 
 eval: install

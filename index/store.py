@@ -40,6 +40,7 @@ PAGE = 5000  # records per collection.get: well under Chroma's SQL-variable limi
 DOC_FIELDS = ("title", "outlet", "date", "url", "date_source", "source")
 _DUMMY = [1.0]  # manifest and state records are looked up by id, never by vector
 _HOST = socket.gethostname()
+_HELD: set[str] = set()  # lease tokens this process holds now
 
 
 class StoreError(RuntimeError):
@@ -213,6 +214,8 @@ class _WriterLock:
     def _stale(self, holder: dict) -> bool:
         if float(holder.get("expires", 0)) < time.time():
             return True
+        if holder.get("host") == _HOST and int(holder.get("pid", 0)) == os.getpid():
+            return holder.get("owner") not in _HELD  # left by this process when the server went down
         if holder.get("host") == _HOST:
             try:
                 os.kill(int(holder.get("pid", 0)), 0)
@@ -250,6 +253,7 @@ class _WriterLock:
                 except Exception:  # noqa: BLE001 - the server may be down; the writer itself will fail
                     pass
 
+        _HELD.add(token)
         renewer = threading.Thread(target=renew, daemon=True, name="rag-lease")
         renewer.start()
         try:
@@ -257,6 +261,7 @@ class _WriterLock:
         finally:
             stop.set()
             renewer.join()
+            _HELD.discard(token)
             try:
                 col.delete(ids=["writer"], where={"owner": token})
             except Exception:  # noqa: BLE001 - the lease expires by itself
