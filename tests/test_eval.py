@@ -52,9 +52,10 @@ def run_eval(seeded, *argv) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def cli_run(seeded, tmp_path_factory) -> dict:
-    """The dev set through `evaluate`, once, via `rag eval dev.jsonl --json --report PATH --min hit@5=0`."""
+    """The dev set through `evaluate`, once, via `rag eval dev.jsonl --json --report PATH` (shapes only:
+    the answerer was fitted on it)."""
     report = tmp_path_factory.mktemp("report") / "report.html"
-    code, out, err = run_eval(seeded, DEV_SET, "--json", "--report", report, "--min", "hit@5=0")
+    code, out, err = run_eval(seeded, DEV_SET, "--json", "--report", report)
     return {"code": code, "json": json.loads(out), "stderr": err, "report": report}
 
 
@@ -66,6 +67,26 @@ def small_set(tmp_path_factory) -> Path:
         [line for line in lines if '"answerable": false' in line][:1]
     path = tmp_path_factory.mktemp("small") / "small.jsonl"
     path.write_text("\n".join(pick) + "\n", encoding="utf-8")
+    return path
+
+
+SEED_IDS = sorted(p.stem for p in (ROOT / "seeds").glob("*.txt"))
+# Written for this file: one row the bot answers right, one whose gold it cannot give (a deliberately wrong
+# gold, so that a right answer is scored wrong), one it must abstain on. answer_accuracy is exactly 0.5.
+SCORED_ROWS = [
+    {"id": "right", "question": "Who is the secretary of Russia's Security Council?", "answers": ["Patrushev"],
+     "sources": SEED_IDS, "answerable": True},
+    {"id": "wrong-gold", "question": "Who is the Kremlin's spokesman?", "answers": ["Zanzibar"],
+     "sources": SEED_IDS, "answerable": True},
+    {"id": "off-topic", "question": "Who won the 2022 FIFA World Cup?", "answers": [], "sources": [],
+     "answerable": False},
+]
+
+
+@pytest.fixture(scope="module")
+def scored_set(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("scored") / "scored.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in SCORED_ROWS), encoding="utf-8")
     return path
 
 
@@ -234,7 +255,7 @@ def test_cli_bad_bound_value_exits_2(seeded):
     assert code == 2 and "answer_accuracy=high" in err
 
 
-def test_cli_json(cli_run):
+def test_cli_json(cli_run, seeded):
     assert cli_run["code"] == 0, cli_run["stderr"]
     out = cli_run["json"]
     assert set(out) == {*METRICS, "n", "answerable", "unanswerable", "calibration", "per_question"}
@@ -255,6 +276,22 @@ def test_cli_json(cli_run):
     assert aggregate(out["per_question"]) == {k: v for k, v in out.items() if k not in ("per_question", "calibration")}
     assert out["calibration"] == calibration(out["per_question"])
     assert sum(b["n"] for b in out["calibration"]) == 38
+    # each row is the bot's real answer, scored by the rules: recomputed here from the answer and the gold
+    from rag.text import sentence_spans
+
+    texts = {d.doc_id: seeded.document(d.doc_id).text for d in seeded.documents()}
+    golds = {r.id: r for r in load_testset(DEV_SET)}
+    for row in out["per_question"]:
+        gold, c = golds[row["id"]], row["citation"]
+        assert c is None or texts[c["doc_id"]][c["start"]:c["end"]] == c["quote"], row["id"]
+        assert row["answer_correct"] == (gold.answerable and not row["abstained"] and len(row["answer"]) <= 400
+                                         and len(sentence_spans(row["answer"])) <= 2
+                                         and matches(row["answer"], gold.answers)), row["id"]
+        assert row["abstention_correct"] == (row["abstained"] != gold.answerable), row["id"]
+        assert (row["rank"] == 1) == (gold.answerable and c is not None and matches(c["quote"], gold.answers)), \
+            row["id"]
+    for row in out["per_question"][:2] + out["per_question"][-2:]:  # the CLI asked the bot itself
+        assert seeded.ask(row["question"]).answer == row["answer"], row["id"]
 
 
 def test_cli_min_unreachable_exits_1(seeded, small_set):
@@ -265,8 +302,29 @@ def test_cli_min_unreachable_exits_1(seeded, small_set):
     assert all(m in out for m in METRICS)
 
 
-def test_cli_min_reachable_exits_0(cli_run):
-    assert cli_run["code"] == 0 and "FAILED" not in cli_run["stderr"]
+def test_cli_scores_right_wrong_and_abstained_rows(seeded, scored_set):
+    code, out, err = run_eval(seeded, scored_set, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    rows = {r["id"]: r for r in data["per_question"]}
+    assert rows["right"]["answer_correct"] and rows["right"]["citation_correct"] and rows["right"]["rank"] == 1
+    assert "Patrushev" in rows["right"]["answer"]
+    assert not rows["wrong-gold"]["answer_correct"] and not rows["wrong-gold"]["abstained"]
+    assert rows["wrong-gold"]["rank"] is None and "Peskov" in rows["wrong-gold"]["answer"]
+    assert rows["off-topic"]["abstained"] and rows["off-topic"]["abstention_correct"]
+    assert (data["answer_accuracy"], data["abstention_recall"], data["abstention_precision"]) == (0.5, 1.0, 1.0)
+    assert data["false_abstentions"] == 0 and (data["n"], data["answerable"], data["unanswerable"]) == (3, 2, 1)
+
+
+@pytest.mark.parametrize("bounds, code", [
+    (["answer_accuracy=0.5", "abstention_recall=1.0", "false_abstentions=0"], 0),   # met exactly: passes
+    (["answer_accuracy=0.5001"], 1),                                                  # just above: fails
+    (["abstention_recall=1.0", "false_abstentions=-0.5"], 1),                         # an upper bound undercut
+])
+def test_cli_min_bounds_at_the_edge(seeded, scored_set, bounds, code):
+    got, _, err = run_eval(seeded, scored_set, *[a for b in bounds for a in ("--min", b)])
+    assert got == code, err
+    assert ("FAILED bound" in err) == bool(code)
 
 
 def test_cli_baseline_llamaindex(seeded, small_set):
