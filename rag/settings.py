@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,7 +20,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".rag"), description="Where the embedded Chroma index lives.")
     embed_model: str = Field(DEFAULT_MODEL, description="sentence-transformers model name or path.")
     embed_batch_size: int = Field(32, ge=1)
-    device: str | None = Field(None, description="torch device for embeddings; auto when unset.")
+    device: str | None = Field(None, description="Device for embeddings (cpu, cuda, cuda:N); auto when unset.")
+    embed_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch", description="Run the embedding model on torch, or on ONNX Runtime (exported locally at first "
+        "use into data_dir/onnx; onnx-int8 also quantises the weights).")
     chroma_url: str | None = Field(None, description="Chroma server URL; embedded store when unset.")
     collection: str = Field("articles", description="Chroma collection name.")
     top_k: int = Field(5, ge=1, le=50, description="Citations returned per answer.")

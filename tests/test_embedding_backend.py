@@ -1,0 +1,60 @@
+"""The ONNX backend (exported locally from the bundled model) embeds as the torch model does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.embedding import load_embedder, model_words, onnx_file, resolve_model
+from rag.settings import Settings
+
+SENTENCES = ["Myanmar's junta leader met a senior Russian security official in Moscow on Monday.",
+             "Floodwater cut the coastal road, and the ferry stayed in harbour.",
+             "Who took the photograph?",
+             "short"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(scope="module")
+def onnx(cache):
+    return load_embedder(Settings().embed_model, backend="onnx", cache_dir=cache)
+
+
+def test_onnx_matches_torch(embedder, onnx) -> None:
+    torch_vectors = np.array(embedder.get_text_embedding_batch(SENTENCES))
+    onnx_vectors = np.array(onnx.get_text_embedding_batch(SENTENCES))
+    assert onnx_vectors.shape == torch_vectors.shape == (len(SENTENCES), 384)
+    assert (np.sum(torch_vectors * onnx_vectors, axis=1) > 0.99).all()
+    query = "Where did the junta leader travel?"
+    assert float(np.dot(embedder.get_query_embedding(query), onnx.get_query_embedding(query))) > 0.99
+    # not a constant: different sentences stay apart, and the related pair is nearest
+    sims = onnx_vectors @ onnx_vectors.T
+    assert sims[0, 1] < 0.5
+    assert float(np.dot(onnx.get_query_embedding(query), onnx_vectors[0])) > float(
+        np.dot(onnx.get_query_embedding(query), onnx_vectors[1]))
+
+
+def test_onnx_batch_order_and_vocabulary(embedder, onnx) -> None:
+    """Sorting by length inside a batch must not reorder the results; the typo dictionary is the same."""
+    one_by_one = np.array([onnx.get_text_embedding(s) for s in SENTENCES])
+    assert np.allclose(one_by_one, np.array(onnx.get_text_embedding_batch(SENTENCES)), atol=1e-5)
+    assert model_words(onnx) == model_words(embedder)
+
+
+def test_export_is_cached_under_the_given_folder(onnx, cache) -> None:
+    target = onnx_file(Path(resolve_model(Settings().embed_model)), cache)
+    assert target.is_file() and target.is_relative_to(cache / "onnx")
+    assert onnx.model_name == str(target)
+
+
+def test_unknown_backend_and_device_are_refused(tmp_path) -> None:
+    with pytest.raises(ValueError, match="unknown embedding backend"):
+        load_embedder(Settings().embed_model, backend="tensorflow")
+    with pytest.raises(RuntimeError, match="cpu or cuda"):
+        load_embedder(Settings().embed_model, backend="onnx", device="mps", cache_dir=tmp_path)
