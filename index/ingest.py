@@ -13,6 +13,7 @@ from index.chunking import chunk, make_splitter
 from index.store import DocState, Store, Written
 
 Embed = Callable[[list[str]], list[list[float]]]
+Progress = Callable[[int, int, str], None]  # (files done, files in all, the file's name)
 BATCH_PASSAGES = 512  # passages embedded and written per round trip, across articles
 
 
@@ -126,8 +127,11 @@ class _Batches:
 
 
 def ingest(paths: Iterable[Path], store: Store, embed: Embed, max_chars: int = 400,
-           progress: bool = False, max_bytes: int | None = None) -> IngestReport:
+           progress: bool | Progress = False, max_bytes: int | None = None) -> IngestReport:
     """Index ``paths`` (files or folders) incrementally.
+
+    ``progress``: True for a tqdm bar naming the file at hand, or a callable given (done, total, file name)
+    for each file looked at (e.g. periodic log lines).
 
     Unchanged files (same bytes, sidecar and parser version, same path) are only hashed: nothing is parsed or embedded, and when
     nothing changed no lock is taken. Changed files replace their passages; documents whose file left a
@@ -175,7 +179,7 @@ def _repair(store: Store, states: dict[str, DocState]) -> set[str]:
 
 
 def _ingest(files: list[Path], folders: list[Path], skipped: list[tuple[str, str]], store: Store,
-            embed: Embed, max_chars: int, progress: bool) -> IngestReport:
+            embed: Embed, max_chars: int, progress: bool | Progress) -> IngestReport:
     from tqdm import tqdm
 
     report = IngestReport(skipped=list(skipped))
@@ -188,7 +192,11 @@ def _ingest(files: list[Path], folders: list[Path], skipped: list[tuple[str, str
     owner_of_hash = {s.doc_hash: s.doc_id for s in states.values()}
     seen_ids: dict[str, str] = {}
     batches = _Batches(store, embed, max_chars, report)
-    for path in tqdm(files, desc="ingest", unit="file", disable=not progress or len(files) < 10):
+    bar = tqdm(files, desc="ingest", unit="file", disable=progress is not True or len(files) < 10)
+    for done, path in enumerate(bar, 1):
+        bar.set_postfix_str(path.name, refresh=False)
+        if callable(progress):
+            progress(done, len(files), path.name)
         try:
             data = path.read_bytes()
             digest = file_hash(path, data)

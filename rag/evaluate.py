@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.models import Answer
+from rag.progress import bar_or_lines
 from rag.text import normalize
 
 if TYPE_CHECKING:
+    from index.ingest import Progress
     from rag.service import RagService
 
 MAX_ANSWER_CHARS = 400
@@ -142,15 +144,19 @@ def calibration(per_question: list[dict], edges: tuple[float, ...] = (0.0, 0.2, 
     return bins
 
 
-def evaluate(rows: list[Row], ask, texts: dict[str, str], progress: bool = False) -> dict:
-    """Run every row through ``ask(question) -> Answer``; return metrics and per-question results."""
+def evaluate(rows: list[Row], ask, texts: dict[str, str], progress: "bool | Progress" = False) -> dict:
+    """Run every row through ``ask(question) -> Answer``; return metrics and per-question results.
+
+    ``progress``: True for a tqdm bar, or a callable given (done, total, row id) after each row."""
     from tqdm import tqdm
 
     per_question = []
-    for row in tqdm(rows, desc="eval", unit="q", disable=not progress):
+    for done, row in enumerate(tqdm(rows, desc="eval", unit="q", disable=progress is not True), 1):
         t0 = time.perf_counter()
         result = ask(row.question)
         per_question.append(score_row(row, result, texts, (time.perf_counter() - t0) * 1000))
+        if callable(progress):
+            progress(done, len(rows), row.id)
     return {**aggregate(per_question), "calibration": calibration(per_question), "per_question": per_question}
 
 
@@ -183,13 +189,13 @@ def run_cli(args: argparse.Namespace, service: "RagService") -> int:
         return 2
     service.ensure_ingested()
     texts = {d.doc_id: service.document(d.doc_id).text for d in service.documents()}
-    result = evaluate(rows, lambda q: service.ask(q, top_k=args.top_k), texts, progress=sys.stderr.isatty())
+    result = evaluate(rows, lambda q: service.ask(q, top_k=args.top_k), texts, progress=bar_or_lines("eval"))
     baseline = None
     if args.baseline == "llamaindex":
         from rag.baseline import llamaindex_ask
 
         ask = llamaindex_ask(service, top_k=args.top_k or service.settings.top_k)
-        baseline = evaluate(rows, ask, texts, progress=sys.stderr.isatty())
+        baseline = evaluate(rows, ask, texts, progress=bar_or_lines("eval llamaindex"))
     if args.report:
         from rag.report import write_report
 

@@ -17,12 +17,14 @@ from index.ingest import IngestReport, ingest
 from index.store import DocState, StoredPassage, Store, StoreError, quarantine
 from rag.answer import answer
 from rag.models import Answer, Document, DocumentInfo, Filters
+from rag.progress import bar_or_lines
 from rag.retrieve import Hit, HybridRetriever, Idf, LexicalIndex, query_forms
 from rag.semantics import Semantics
 from rag.settings import Settings
 from rag.text import content_words, stem, tokens
 
 if TYPE_CHECKING:
+    from index.ingest import Progress
     from index.sources.dumps import FieldMap
     from index.sources.intake import Intake
     from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -111,7 +113,7 @@ class RagService:
 
     # --- writing -------------------------------------------------------------
 
-    def ingest(self, paths: list[Path] | None = None, progress: bool = False) -> IngestReport:
+    def ingest(self, paths: list[Path] | None = None, progress: "bool | Progress" = False) -> IngestReport:
         self._health = None
         return ingest(paths or [self.settings.corpus_dir], self.store, self.embed_texts,
                       self.settings.chunk_chars, progress=progress, max_bytes=self.settings.max_file_bytes)
@@ -121,7 +123,7 @@ class RagService:
         upload; only hashes when nothing changed), then check the index. Never raises for a damaged or
         unreachable store: ``health`` reports it and requests get a clear error."""
         try:
-            report = (self.ingest(progress=True)
+            report = (self.ingest(progress=bar_or_lines("indexing"))
                       if self.settings.corpus_dir.is_dir() or self.store.collection.count() == 0 else None)
             self._problems = (self.store.generation(), self.store.check())
         except StoreError as exc:
@@ -166,7 +168,8 @@ class RagService:
         """Save an uploaded article into the corpus folder and index it at once."""
         name = Path(filename).name
         if not _SAFE_NAME.match(name) or Path(name).suffix.lower() not in ARTICLE_SUFFIXES:
-            raise ArticleError("file name must be letters, digits, '_', '-', '.' and end in .txt or .md")
+            raise ArticleError("file name must be letters, digits, '_', '-', '.' and end in "
+                               + ", ".join(ARTICLE_SUFFIXES))
         if len(data) > self.settings.max_upload_bytes:
             raise ArticleError(f"file is larger than {self.settings.max_upload_bytes} bytes")
         target = self.settings.corpus_dir / name
