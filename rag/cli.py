@@ -122,6 +122,19 @@ def cmd_feedback_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/ sits beside rag/ in the checkout
+    if args.encoders:
+        from bench.encoders import format_report, run
+
+        result = run()
+        print(json.dumps(result, indent=2) if args.json else format_report(result))
+        return 0
+    from bench.scale import main as bench_main
+
+    return bench_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag", description="Ask questions about a folder of news articles; "
                                 "answers cite the exact passages. Settings come from RAG_* environment variables.")
@@ -175,6 +188,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--baseline", choices=["llamaindex"], default=None,
                    help="also run the stock LlamaIndex pipeline on the same questions")
     s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("bench", help="scale benchmark: ratios against same-run floors and stock LlamaIndex "
+                       "(see bench/README.md)")
+    s.add_argument("--n", type=int, action="append", metavar="N",
+                   help="articles; repeatable (default 500, 3000, 10000)")
+    s.add_argument("--json", action="store_true", help="print the figures as JSON")
+    s.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default=None,
+                   help="embedding backend of the product (default RAG_EMBED_BACKEND)")
+    s.add_argument("--embedder", choices=["auto", "cheap"], default="auto", help="auto: the real model up to "
+                   "--real-up-to articles, a cheap hash embedder above; cheap: the hash embedder everywhere")
+    s.add_argument("--real-up-to", type=int, default=500, metavar="N", help="largest N indexed with the real model")
+    s.add_argument("--questions", type=int, default=40, help="distinct questions timed per N for ask p50/p95")
+    s.add_argument("--rss-questions", type=int, default=1000, help="distinct questions asked for RSS growth")
+    s.add_argument("--no-onnx-ingest", action="store_true", help="skip the extra ONNX ingest at real-model sizes")
+    s.add_argument("--work", default=None, metavar="DIR", help="keep corpora and indexes here (default: a "
+                   "temporary folder, removed)")
+    s.add_argument("--encoders", action="store_true", help="instead: torch vs ONNX backends, throughput and "
+                   "quality on the dev sets")
+    s.set_defaults(func=cmd_bench)
     return p
 
 
