@@ -1,4 +1,9 @@
-"""Self-contained HTML report for `rag eval --report`: inline CSS and SVG, no scripts, fonts or network."""
+"""Self-contained HTML report for `rag eval --report`: inline CSS and SVG, no scripts, fonts or network.
+
+The report is one ``<div class="rag-report">`` (``report_html``) whose CSS is scoped to it, so that the
+chat's Evaluate tab shows the very same report inside its page. It reads on a 390 px phone: charts scale
+down, text wraps, and narrower than 900 px the question table becomes one card per question.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +17,38 @@ RATES = tuple(m for m in METRICS if m not in COUNTS)
 QUOTE_CHARS = 280
 
 CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1d2430;background:#fff}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}.sub{color:#5b6575}
-table{border-collapse:collapse;margin:6px 0}th,td{border-bottom:1px solid #e3e6eb;padding:5px 8px;
-text-align:left;vertical-align:top}th{background:#f4f6f9;font-weight:600}td.num,th.num{text-align:right;
-font-variant-numeric:tabular-nums}.cards{display:flex;gap:12px 28px;flex-wrap:wrap;align-items:flex-start;
-margin:8px 0}.card{border:1px solid #e3e6eb;border-radius:6px;padding:8px 14px;min-width:140px}
-.card b{display:block;font-size:20px}.card span{color:#5b6575}
-.q td{font-size:13px}.q tr.fail{background:#fff4f3}.ok{color:#1a7f37;font-weight:600}.bad{color:#c0362c;
-font-weight:600}.na{color:#9aa3ae}.tag{display:inline-block;border-radius:4px;padding:0 5px;font-size:11px;
-font-weight:600;background:#fde7c7;color:#7a4a00}.tag.fail{background:#fad4d0;color:#8c1d13}
-.quote{color:#3a4454;font-style:italic}.off{color:#5b6575;font-size:12px}.legend i{display:inline-block;
-width:10px;height:10px;margin:0 4px 0 12px}svg text{font:12px system-ui,sans-serif;fill:#1d2430}
+.rag-report{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2430;background:#fff;
+container-type:inline-size;overflow-wrap:break-word;text-align:left}
+.rag-report .scroll{overflow-x:auto}.rag-report td:first-child,.rag-report .q th{white-space:nowrap}
+.rag-report h1{font-size:22px;font-weight:700;margin:0 0 4px;color:#1d2430}.rag-report h2{font-size:17px;font-weight:600;margin:28px 0 8px;
+color:#1d2430}.rag-report .sub{color:#5b6575}
+.rag-report table{border-collapse:collapse;margin:6px 0;max-width:100%}.rag-report th,.rag-report td{
+border:0;border-bottom:1px solid #e3e6eb;padding:5px 8px;text-align:left;vertical-align:top;color:#1d2430;
+background:transparent}.rag-report th{background:#f4f6f9;font-weight:600}.rag-report .num{text-align:right;
+font-variant-numeric:tabular-nums}.rag-report .cards{display:flex;gap:12px 20px;flex-wrap:wrap;
+align-items:flex-start;margin:8px 0}.rag-report .chart{max-width:560px;min-width:0;flex:1 1 300px}
+.rag-report .card{border:1px solid #e3e6eb;border-radius:6px;padding:8px 14px;flex:1 1 100px}
+.rag-report .card b{display:block;font-size:20px}.rag-report .card span{color:#5b6575}
+.rag-report svg{display:block;max-width:100%;height:auto}.rag-report svg text{font:12px system-ui,sans-serif;
+fill:#1d2430}
+.rag-report .q td{font-size:13px}.rag-report .q tr.fail td{background:#fff4f3}.rag-report .ok{color:#1a7f37;
+font-weight:600}.rag-report .bad{color:#c0362c;font-weight:600}.rag-report .na{color:#6b7480}
+.rag-report .tag{display:inline-block;border-radius:4px;padding:0 5px;font-size:11px;font-weight:600;
+background:#fde7c7;color:#7a4a00}.rag-report .tag.fail{background:#fad4d0;color:#8c1d13}
+.rag-report .quote{color:#3a4454;font-style:italic}.rag-report .off{color:#5b6575;font-size:12px}
+.rag-report .legend i{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}
+@container (max-width: 900px){
+.rag-report .q thead{display:none}
+.rag-report .q,.rag-report .q tbody,.rag-report .q tr,.rag-report .q td{display:block;width:auto}
+.rag-report .q tr{border:1px solid #e3e6eb;border-radius:6px;margin:10px 0;padding:4px 0}
+.rag-report .q tr.fail{border-color:#f0b7b1;background:#fff4f3}
+.rag-report .q td{border:0;padding:2px 10px;text-align:left;overflow-wrap:anywhere}
+.rag-report .q td[data-label]::before{content:attr(data-label) ": ";color:#5b6575;font-weight:600}
+.rag-report .q td.inline{display:inline-block;padding-right:4px}
+}
 """
+PAGE_CSS = "body{margin:0;background:#fff}body>.rag-report{padding:24px}" \
+    "@media (max-width:700px){body>.rag-report{padding:12px}}"
 COLORS = ("#3b6fd8", "#e08a2e")
 
 
@@ -45,12 +69,12 @@ def _flag(value: bool | None) -> str:
 
 
 def _bars(series: list[tuple[str, dict]]) -> str:
-    """Horizontal bars, one group per rate metric, one bar per system; the 0..1 axis spans 300px."""
-    label_w, width, bar_h, gap = 170, 300, 14, 10
+    """Horizontal bars, one group per rate metric, one bar per system; the 0..1 axis spans 220 units."""
+    label_w, width, bar_h, gap = 150, 220, 14, 10
     group_h = bar_h * len(series) + gap
     height = group_h * len(RATES) + 24
     parts = [f'<svg role="img" aria-label="rate metrics" width="{label_w + width + 60}" height="{height}" '
-             f'xmlns="http://www.w3.org/2000/svg">']
+             f'viewBox="0 0 {label_w + width + 60} {height}" xmlns="http://www.w3.org/2000/svg">']
     for x in (0, 0.5, 1):
         px = label_w + x * width
         parts.append(f'<line x1="{px}" y1="0" x2="{px}" y2="{height - 20}" stroke="#e3e6eb"/>'
@@ -83,7 +107,8 @@ def _calibration(bins: list[dict]) -> str:
     pts = [(pad + float(b["mean_confidence"]) * size, pad + (1 - float(b["observed"])) * size) for b in bins]
     curve = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
     svg = (f'<svg role="img" aria-label="calibration curve" width="{size + 2 * pad}" height="{size + 2 * pad}" '
-           f'xmlns="http://www.w3.org/2000/svg"><rect x="{pad}" y="{pad}" width="{size}" height="{size}" '
+           f'viewBox="0 0 {size + 2 * pad} {size + 2 * pad}" xmlns="http://www.w3.org/2000/svg">'
+           f'<rect x="{pad}" y="{pad}" width="{size}" height="{size}" '
            f'fill="none" stroke="#c9ced6"/><line x1="{pad}" y1="{pad + size}" x2="{pad + size}" y2="{pad}" '
            f'stroke="#c9ced6" stroke-dasharray="4 3"/><polyline points="{curve}" fill="none" '
            f'stroke="{COLORS[0]}" stroke-width="2"/>'
@@ -110,6 +135,17 @@ def _citation(c: dict | None) -> str:
             f'<span class="off">[{int(c.get("start", 0))}:{int(c.get("end", 0))}]</span>')
 
 
+# (header, classes): "inline" cells share a line when the table becomes cards on a narrow screen.
+QUESTION_COLUMNS = (("", "inline"), ("id", "inline"), ("question", ""), ("answer", ""), ("first citation", ""),
+                    ("gold", ""), ("rank", "num inline"), ("answer ok", "inline"), ("citation ok", "inline"),
+                    ("abstention ok", "inline"), ("conf.", "num inline"), ("ms", "num inline"))
+
+
+def _question_head() -> str:
+    cells = "".join(f'<th class="{cls}">{escape(name)}</th>' for name, cls in QUESTION_COLUMNS)
+    return f"<thead><tr>{cells}</tr></thead>"
+
+
 def _question_rows(per_question: list[dict]) -> str:
     ordered = sorted(per_question, key=lambda r: not is_failure(r))  # stable: failures first, then the rest
     out = []
@@ -119,38 +155,43 @@ def _question_rows(per_question: list[dict]) -> str:
         answer = ('<span class="tag">ABSTAINED</span> ' if r["abstained"] else "") + escape(r["answer"])
         gold = "<br>".join(escape(g) for g in r["gold"]) or '<span class="na">unanswerable</span>'
         answerable = r["answerable"]
-        out.append(
-            f'<tr class="{"fail" if fail else "pass"}" id="q-{escape(r["id"])}"><td>{status}</td>'
-            f'<td>{escape(r["id"])}</td><td>{escape(r["question"])}</td><td>{answer}</td>'
-            f'<td>{_citation(r.get("citation"))}</td><td>{gold}</td>'
-            f'<td class="num">{r["rank"] if r["rank"] is not None else "–"}</td>'
-            f'<td>{_flag(r["answer_correct"] if answerable else None)}</td>'
-            f'<td>{_flag(r["citation_correct"] if answerable else None)}</td>'
-            f'<td>{_flag(r["abstention_correct"])}</td><td class="num">{float(r["confidence"]):.2f}</td>'
-            f'<td class="num">{float(r["latency_ms"]):.1f}</td></tr>')
+        values = (status, escape(r["id"]), escape(r["question"]), answer, _citation(r.get("citation")), gold,
+                  str(r["rank"]) if r["rank"] is not None else "–",
+                  _flag(r["answer_correct"] if answerable else None),
+                  _flag(r["citation_correct"] if answerable else None), _flag(r["abstention_correct"]),
+                  f'{float(r["confidence"]):.2f}', f'{float(r["latency_ms"]):.1f}')
+        cells = "".join(f'<td class="{cls}"' + (f' data-label="{escape(name)}"' if name else "") + f">{value}</td>"
+                        for (name, cls), value in zip(QUESTION_COLUMNS, values))
+        out.append(f'<tr class="{"fail" if fail else "pass"}" id="q-{escape(r["id"])}">{cells}</tr>')
     return "".join(out)
 
 
-def write_report(path: Path, result: dict, baseline: dict | None = None) -> None:
+def report_html(result: dict, baseline: dict | None = None) -> str:
+    """The report as one ``<div class="rag-report">`` styled by :data:`CSS` (the chat's Evaluate tab shows it)."""
     series = [("rag", result)] + ([("llamaindex", baseline)] if baseline else [])
     failures = sum(1 for r in result["per_question"] if is_failure(r))
     cards = "".join(f'<div class="card"><b>{_fmt(d[k], k)}</b><span>{escape(k)} · {escape(name)}</span></div>'
                     for k in COUNTS for name, d in series)
-    html = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>rag eval report</title><style>{CSS}</style></head><body>
+    return f"""<div class="rag-report">
 <h1>rag eval report</h1>
 <div class="sub">{result["n"]} questions · {result["answerable"]} answerable ·
  {result["unanswerable"]} unanswerable · {failures} failures</div>
 <h2>Metrics</h2>
-<div class="cards"><div style="max-width:560px">{_bars(series)}<div class="cards">{cards}</div></div>
+<div class="cards"><div class="chart">{_bars(series)}<div class="cards">{cards}</div></div>
 <div>{_metrics_table(series)}</div></div>
 {_calibration(result["calibration"]) if result.get("calibration") else ""}
 <h2>Questions <span class="sub">(failures first)</span></h2>
-<table class="q"><tr><th></th><th>id</th><th>question</th><th>answer</th><th>first citation</th><th>gold</th>
-<th class="num">rank</th><th>answer ok</th><th>citation ok</th><th>abstention ok</th><th class="num">conf.</th>
-<th class="num">ms</th></tr>
+<div class="scroll"><table class="q">{_question_head()}<tbody>
 {_question_rows(result["per_question"])}
-</table>
+</tbody></table></div>
+</div>"""
+
+
+def write_report(path: Path, result: dict, baseline: dict | None = None) -> None:
+    html = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>rag eval report</title><style>{PAGE_CSS}{CSS}</style></head><body>
+{report_html(result, baseline)}
 </body></html>
 """
     Path(path).write_text(html, encoding="utf-8")
