@@ -3,7 +3,7 @@
 ``text[start:end] == passage`` against the text ``RagService.document`` serves (what the API returns and
 the chat marks quotes in), for the seeds, the NewsQA corpus (read in place from ../shared/newsqa/corpus,
 never copied) and uploads with CRLF line endings, a UTF-8 byte-order mark, both, and Latin-1 bytes.
-A mismatch fails here: the chat only falls back to showing the quote alone.
+A mismatch fails here, in the store and service layers (the chat shows and logs one: tests/test_ui.py).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ def ferry_article(island: str, piles: int) -> str:
             "caused by storm damage to the pier.\n"
             "The operator, Corran Lines, said the repaired vessel “Maëlle” would sail four times a day "
             "during the spring timetable.\n\n"
-            f"Engineers replaced {piles} timber piles under the {island} landing stage, according to the harbour master, "
+            f"Engineers replaced {piles} timber piles under the {island} landing stage, according to the harbour "
+            "master, "
             "Inès Duclos-Varga.\nThe work cost about 2.4 million euros and was paid for\n"
             "by the regional council’s emergency fund.\n\n"
             "Islanders had relied on a café owner’s fishing boat for supplies — a trip of ninety minutes "
@@ -102,7 +103,7 @@ def test_citations_stay_exact_after_the_file_is_edited_before_reingest(tmp_path,
     path.write_text(ferry_article("Skerrow", 38), encoding="utf-8")
     svc = RagService(make_settings(tmp_path), embedder=embedder)
     svc.ingest()
-    path.write_text("Correction appended at the top by the editor.\n\n" + ferry_article("Skerrow", 38), encoding="utf-8")
+    path.write_text("Correction added at the top by the editor.\n\n" + ferry_article("Skerrow", 38), encoding="utf-8")
     result = svc.ask("How many timber piles did engineers replace on Skerrow Island?")
     assert result.citations
     for c in result.citations:

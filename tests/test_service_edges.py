@@ -328,7 +328,8 @@ def test_follow_ups_through_the_api_use_the_history(served) -> None:
     url, _ = served
     for first, gold in [("Who rang the fog bell at the Lindqvist harbour festival?", "300"),
                         ("Why was the Port Vellum regatta called off?", "45")]:
-        history = [{"role": "user", "content": first}, {"role": "assistant", "content": post_ask(url, first).json()["answer"]}]
+        reply = post_ask(url, first).json()["answer"]
+        history = [{"role": "user", "content": first}, {"role": "assistant", "content": reply}]
         body = post_ask(url, "And how many boats were there?", history=history).json()
         assert gold in body["answer"] + body["citations"][0]["quote"], (first, body)
         assert body["question"] == "And how many boats were there?" and exact(url, body)
