@@ -143,7 +143,7 @@ def test_upload_rejections(client, api_service):
     r = upload(client, "big.txt", b"word " * (limit // 5 + 1))  # just over: checked on the bytes read
     assert r.status_code == 413 and str(limit) in r.json()["detail"]
     assert upload(client, "huge.txt", b"x" * (limit + 200_000)).status_code == 413  # refused by Content-Length
-    for name, data, why in [("notes.pdf", b"Some article text that is long enough.", ".txt or .md"),
+    for name, data, why in [("notes.pdf", b"Some article text long enough.", "end in .txt, .md, .html, .htm"),
                             ("bad name.txt", b"Some article text here.", "file name"),
                             ("binary.txt", b"\x00\x01\x02" * 100, "binary"),
                             ("empty.md", b"", "no article text")]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import logging
 import re
 from pathlib import Path
@@ -11,6 +12,7 @@ import httpx
 import pytest
 from tests.conftest import ROOT, make_settings
 
+from rag import cli
 from rag.models import Answer, Citation
 from rag.service import RagService
 from ui.api import create_app
@@ -25,6 +27,7 @@ DOCS = ROOT / "docs"
 BELARUS_Q = "Which country voted against the UN resolution?"
 PATRUSHEV_Q = "Who is Nikolai Patrushev?"
 OFF_TOPIC = "Who won the 2022 FIFA World Cup?"
+UN_COUNT_Q = "How many countries approved the UN resolution?"
 FURNITURE = re.compile(r"\*\*|\]\(#\)")
 EXTRA = ("glimmerfen.txt", "# Glimmerfen Lantern Festival sets a record\n\nBy Nordic Wire\n\nMarch 3, 2024\n\n"
          "Organisers said that 48,213 paper lanterns were released over Lake Vessamir.\n")
@@ -229,6 +232,43 @@ def test_browser_phone(browser, base_url):
     assert width <= 391, f"page is {width}px wide on a 390px phone"
     page.screenshot(path=str(DOCS / "chat-phone.png"))
     page.close()
+
+
+def test_browser_feedback_names_the_passage_by_a_click_on_its_card(browser, base_url, ui_service, tmp_path,
+                                                                   monkeypatch):
+    """Thumbs down, type the right answer, click the card of the passage holding it, send: the row that
+    `rag feedback export` writes holds that answer and that card's article."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(base_url + "/", wait_until="domcontentloaded")
+    _ask_in_browser(page, UN_COUNT_Q, 1)
+    answer = page.locator(".rag-final").last
+    assert answer.locator(".rag-cite[role=button]").count() == 0  # cards are plain until a thumbs down
+    page.locator("#rag-chatbot button[aria-label=Dislike]").last.click()
+    expect(page.locator("#rag-fb-panel")).to_be_visible(timeout=10_000)
+    expect(answer.locator(".rag-cite[role=button]")).to_have_count(answer.locator(".rag-cite").count())
+    page.locator("#rag-fb-right textarea").fill("119 countries")
+    if answer.locator(".rag-more").count():
+        answer.locator(".rag-more > summary").click()
+    card = answer.locator(".rag-cite").last  # not the first: the click, not a default, must choose it
+    doc_id = re.search(r"article (\S+), characters", card.locator(".rag-ids span").text_content()).group(1)
+    card.locator("blockquote").click()
+    expect(card).to_have_class(re.compile(r"\brag-picked\b"))
+    expect(page.locator("#rag-fb-picked")).to_contain_text("Passage chosen", timeout=10_000)
+    assert card.locator("blockquote").inner_text()[:40] in page.inner_text("#rag-fb-picked")
+    page.locator("#rag-fb-send").click()
+    expect(page.locator("#rag-fb-status")).to_contain_text("Thanks: saved for the test set.", timeout=10_000)
+    expect(page.locator("#rag-fb-panel")).to_be_hidden()
+    assert page.locator(".rag-cite[role=button]").count() == 0
+    page.close()
+
+    monkeypatch.setenv("RAG_DATA_DIR", str(ui_service.settings.data_dir))
+    out = tmp_path / "feedback.jsonl"
+    assert cli.main(["feedback", "export", "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert {"question": UN_COUNT_Q, "answers": ["119 countries"], "sources": [doc_id], "answerable": True} in \
+        [{k: v for k, v in r.items() if k != "id"} for r in rows], rows
 
 
 def test_docs_render_with_the_network_blocked(browser, base_url):

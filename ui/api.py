@@ -200,8 +200,8 @@ def create_app(settings: Settings, ingest_if_empty: bool = False, service: RagSe
                          413: {"description": "File over RAG_MAX_UPLOAD_BYTES."},
                          422: {"description": "Bad file name, type or content."}})
     def upload(file: UploadFile) -> IngestSummary:
-        """Add one `.txt` or `.md` article to the corpus folder and index it at once; the next
-        question sees it. Needs the bearer key when RAG_API_KEY is set."""
+        """Add one article (`.txt`, `.md`, or a saved page `.html`/`.htm`) to the corpus folder and index it
+        at once; the next question sees it. Needs the bearer key when RAG_API_KEY is set."""
         data = file.file.read(settings.max_upload_bytes + 1)
         if len(data) > settings.max_upload_bytes:
             raise HTTPException(413, f"file is larger than {settings.max_upload_bytes} bytes")

@@ -15,12 +15,14 @@ from pathlib import Path
 import gradio as gr
 from gradio import utils as gr_utils
 
-from index.article import ArticleError
+from index.article import ARTICLE_SUFFIXES, ArticleError
 from rag.conversations import Conversations, owner_id, to_markdown
 from rag.models import Answer, Filters
+from rag.report import CSS as REPORT_CSS
 from rag.service import NotFound, QuestionError, RagService
 from rag.settings import Settings
-from ui.render import esc, plain, render_answer, render_documents, render_status
+from ui.evaluate_tab import build_evaluate_tab
+from ui.render import esc, plain, render_answer, render_documents, render_status, show
 from ui.web_security import CHAT_KEY_COOKIE, has_write_key, uploaded_file
 
 CSS = """
@@ -45,13 +47,18 @@ CSS = """
 .rag-del { margin-left: .4em; font-size: .8em; border: 1px solid #b91c1c; color: #b91c1c; border-radius: 4px;
            padding: 0 .4em; background: transparent; cursor: pointer; }
 .rag-hidden { display: none !important; }
+.rag-pick .rag-cite { cursor: pointer; outline: 2px dashed #60a5fa; outline-offset: 1px; }
+.rag-pick .rag-cite:hover, .rag-pick .rag-cite:focus { background: rgba(96, 165, 250, .12); }
+.rag-pick .rag-cite.rag-picked { outline: 3px solid #16a34a; background: rgba(22, 163, 74, .10); }
 #rag-chatbot .message-wrap { overflow-wrap: anywhere; }
+#rag-eval-report { max-width: 100%; overflow-x: hidden; }
 @media (max-width: 768px) { .gradio-container { padding: 0 4px !important; } }
 """
 
 # Scroll each new answer into view at its top; close the sidebar on a phone; route the article list's
 # delete buttons to the hidden delete event; send a typed key to /api/chat-key (an HttpOnly cookie).
-HEAD = """<script>
+# The eval report's stylesheet goes in as is: Gradio's processing of ``css`` drops its @container rules.
+HEAD = f"<style>{REPORT_CSS}</style>" + """<script>
 (() => {
   const seen = new WeakSet();
   new MutationObserver(() => {
@@ -78,7 +85,35 @@ HEAD = """<script>
     box.value = value;
     box.dispatchEvent(new Event('input', {bubbles: true}));
   };
+  // After a thumbs down, that answer's cards become buttons naming the passage holding the right answer.
+  const unpick = () => document.querySelectorAll('.rag-pick').forEach(m => {
+    m.classList.remove('rag-pick');
+    m.querySelectorAll('.rag-cite').forEach(c => { c.removeAttribute('tabindex'); c.removeAttribute('role'); });
+  });
+  const pick = card => {
+    card.closest('.rag-pick').querySelectorAll('.rag-picked').forEach(c => c.classList.remove('rag-picked'));
+    card.classList.add('rag-picked');
+    setValue('rag-fb-cite', card.querySelector('.rag-src').className.match(/rag-cite-([0-9]+)/)[1]);
+    setTimeout(() => document.querySelector('#rag-fb-pick').click(), 50);
+  };
+  document.addEventListener('keydown', e => {
+    const card = e.target.closest && e.target.closest('.rag-pick .rag-cite');
+    if (card && (e.key === 'Enter' || e.key === ' ')) { e.preventDefault(); pick(card); }
+  });
+  // Capture phase: the thumb's own handler re-renders it, detaching the clicked icon before bubbling.
   document.addEventListener('click', e => {
+    const vote = e.target.closest('#rag-chatbot button[aria-label="Dislike"], #rag-chatbot button[aria-label="Like"]');
+    if (!vote) return;
+    unpick();
+    const answer = vote.closest('.message-buttons')?.previousElementSibling?.querySelector('.rag-final');
+    if (!answer || vote.getAttribute('aria-label') !== 'Dislike') return;
+    answer.classList.add('rag-pick');
+    answer.querySelectorAll('.rag-cite').forEach(c => { c.tabIndex = 0; c.setAttribute('role', 'button'); });
+  }, true);
+  document.addEventListener('click', e => {
+    if (e.target.closest('#rag-fb-send')) { setTimeout(unpick, 50); return; }
+    const card = e.target.closest('.rag-pick .rag-cite');
+    if (card && !e.target.closest('a, summary, .rag-article')) { pick(card); return; }
     const del = e.target.closest('.rag-del');
     if (!del || !confirm(`Delete article ${del.dataset.doc}?`)) return;
     setValue('rag-del-id', del.dataset.doc);
@@ -172,9 +207,9 @@ def build_chat(service: RagService, settings: Settings | None = None, examples: 
         return f"{name}: {what} ({report.passages_embedded} passages indexed)"
 
     def upload(files: list[str] | None, key: str = "", request: gr.Request = None) -> tuple[str, str, None]:
-        """Add one or many .txt/.md files; one result line per file."""
+        """Add one or many article files (.txt, .md, saved pages .html/.htm); one result line per file."""
         if not files:
-            return "Choose .txt or .md files first.", documents(), None
+            return f"Choose {', '.join(ARTICLE_SUFFIXES)} files first.", documents(), None
         if not may_write(key, request):
             return "Not added: wrong or missing API key.", documents(), None
         lines = [add_one(Path(f).name, f) for f in files]
@@ -288,23 +323,33 @@ def build_chat(service: RagService, settings: Settings | None = None, examples: 
     # --- feedback ------------------------------------------------------------
 
     def vote(ids: list, client: str, request: gr.Request, data: gr.LikeData):
-        """Thumbs up/down on an answer; a thumbs down opens the "the right answer is…" panel."""
+        """Thumbs up/down on an answer; a thumbs down opens the "the right answer is…" panel (the page's
+        script makes that answer's source cards clickable)."""
         index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
         message_id = ids[index] if index < len(ids) else None
         if message_id is None or data.liked not in (True, False):
-            return None, gr.update(visible=False), gr.update()
+            return None, gr.update(visible=False), "", ""
         store.add_feedback(owner(client, request), message_id, 1 if data.liked else -1)
-        passages = []
-        if not data.liked:
-            conv_answer = store.answer(owner(client, request), message_id)
-            passages = [(f"[{i}] {c.title[:50]}: {c.quote[:80]}…", c.doc_id)
-                        for i, c in enumerate(conv_answer.citations, 1)] if conv_answer else []
-        return message_id, gr.update(visible=not data.liked), gr.Radio(choices=passages, value=None)
+        return message_id, gr.update(visible=not data.liked), "", ""
 
-    def correct(message_id: int | None, right: str, doc_id: str | None, client: str, request: gr.Request):
+    def chosen(message_id: int | None, cite: str, client: str, request: gr.Request):
+        """The passage a click on a card named (``cite``: its place in the stored answer's citations)."""
+        result = store.answer(owner(client, request), message_id) if message_id is not None else None
+        if result is None or not cite.isdigit() or int(cite) >= len(result.citations):
+            return None
+        return result.citations[int(cite)]
+
+    def show_pick(message_id: int | None, cite: str, client: str, request: gr.Request) -> str:
+        c = chosen(message_id, cite, client, request)
+        return f"Passage chosen: <b>{show(c.title)}</b> ({show(c.outlet)}): “{show(c.quote[:120])}…”" if c else ""
+
+    def correct(message_id: int | None, right: str, cite: str, client: str, request: gr.Request):
         if message_id is None:
             return "Vote on an answer first.", gr.update()
-        store.add_feedback(owner(client, request), message_id, -1, right, doc_id)
+        if not (right or "").strip():
+            return "Type the right answer first (the thumbs down is saved already).", gr.update()
+        c = chosen(message_id, cite, client, request)
+        store.add_feedback(owner(client, request), message_id, -1, right.strip(), c.doc_id if c else None)
         return "Thanks: saved for the test set.", gr.update(visible=False)
 
     with gr.Blocks(title="News Q&A", analytics_enabled=False, fill_height=True) as demo:
@@ -327,31 +372,41 @@ def build_chat(service: RagService, settings: Settings | None = None, examples: 
             gr.Markdown("### Articles")
             scope = gr.Dropdown(label="Ask within (articles or outlets; empty: all)", multiselect=True,
                                 choices=[], elem_id="rag-scope")
-            files = gr.File(label="Drop .txt or .md files here to add them", file_types=[".txt", ".md"],
-                            type="filepath", file_count="multiple", elem_id="rag-upload")
-            key = gr.Textbox(label="API key (to add or delete)", type="password", visible=bool(settings.api_key),
-                             elem_id="rag-key")
+            files = gr.File(label="Drop articles here to add them (.txt, .md, saved pages .html/.htm)",
+                            file_types=list(ARTICLE_SUFFIXES), type="filepath", file_count="multiple",
+                            elem_id="rag-upload")
+            key = gr.Textbox(label="API key (to add, delete or evaluate)", type="password",
+                             visible=bool(settings.api_key), elem_id="rag-key")
             status = gr.Textbox(label="Result", interactive=False, lines=2, elem_id="rag-status")
             doc_list = gr.HTML(padding=False, elem_id="rag-doc-list")
             del_id = gr.Textbox(elem_id="rag-del-id", elem_classes="rag-hidden", show_label=False)
             del_btn = gr.Button("delete", elem_id="rag-del-btn", elem_classes="rag-hidden")
         gr.Markdown("## News Q&A\nExtractive answers quoted from the indexed articles, with exact citations.")
-        chatbot = gr.Chatbot(elem_id="rag-chatbot", show_label=False, latex_delimiters=[], height="65vh",
-                             autoscroll=False, buttons=["copy"],
-                             placeholder="Ask about the news articles. Every answer cites its sources.")
-        with gr.Row(visible=False) as fb_panel:
-            right = gr.Textbox(label="The right answer is…", scale=3, max_lines=2)
-            holder = gr.Radio(label="Which passage holds it?", choices=[], scale=3)
-            send_fb = gr.Button("Send", scale=1)
-        fb_status = gr.Markdown()
-        question = gr.Textbox(placeholder="Ask a question about the articles…", submit_btn=True, show_label=False,
-                              elem_id="question", max_lines=4)
-        gr.Examples(EXAMPLES if examples is None else examples, inputs=question, label="Try")
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                chatbot = gr.Chatbot(elem_id="rag-chatbot", show_label=False, latex_delimiters=[], height="65vh",
+                                     autoscroll=False, buttons=["copy"],
+                                     placeholder="Ask about the news articles. Every answer cites its sources.")
+                with gr.Column(visible=False, elem_id="rag-fb-panel") as fb_panel:
+                    gr.Markdown("Type the right answer, then click the passage that holds it in the answer above "
+                                "(optional).")
+                    with gr.Row():
+                        right = gr.Textbox(label="The right answer is…", scale=4, max_lines=2, elem_id="rag-fb-right")
+                        send_fb = gr.Button("Send", scale=1, elem_id="rag-fb-send")
+                    picked = gr.HTML(elem_id="rag-fb-picked", js_on_load=None)
+                fb_status = gr.Markdown(elem_id="rag-fb-status")
+                fb_cite = gr.Textbox(elem_id="rag-fb-cite", elem_classes="rag-hidden", show_label=False)
+                pick_btn = gr.Button("pick", elem_id="rag-fb-pick", elem_classes="rag-hidden")
+                question = gr.Textbox(placeholder="Ask a question about the articles…", submit_btn=True,
+                                      show_label=False, elem_id="question", max_lines=4)
+                gr.Examples(EXAMPLES if examples is None else examples, inputs=question, label="Try")
+            build_evaluate_tab(service, store, key, client_id, may_write, owner)
 
         ask_inputs = [question, chatbot, msg_ids, conv_id, client_id, scope]
         question.submit(respond, ask_inputs, [question, chatbot, msg_ids, conv_id, conv_pick], api_name="ask")
-        chatbot.like(vote, [msg_ids, client_id], [voted, fb_panel, holder], api_visibility="undocumented")
-        send_fb.click(correct, [voted, right, holder, client_id], [fb_status, fb_panel],
+        chatbot.like(vote, [msg_ids, client_id], [voted, fb_panel, fb_cite, picked], api_visibility="undocumented")
+        pick_btn.click(show_pick, [voted, fb_cite, client_id], picked, api_visibility="undocumented")
+        send_fb.click(correct, [voted, right, fb_cite, client_id], [fb_status, fb_panel],
                       api_visibility="undocumented")
         new_btn.click(new_conversation, [client_id], [conv_id, conv_pick, chatbot, msg_ids],
                       api_visibility="undocumented")

@@ -65,15 +65,19 @@ def relevance(c: Citation, best: float) -> float:
     return max(0.0, min(1.0, c.score / best)) if best > 0 else 0.0
 
 
-def card(n: int, c: Citation, rel: float, text: str | None) -> str:
-    """One source: title line, relevance bar, the quote; its place in the article and raw ids folded."""
+def card(n: int, c: Citation, rel: float, text: str | None, index: int) -> str:
+    """One source: title line, relevance bar, the quote; its place in the article and raw ids folded.
+
+    ``index`` is the citation's place in the answer's list (class ``rag-cite-N``: the chat's sanitizer keeps
+    classes, not data attributes): a click on the card after a thumbs down names the passage that holds the
+    right answer."""
     pct = round(rel * 100)
     bar = (f'<span class="rag-rel" title="relevance {pct}% of the best source">'
            f'<span class="rag-rel-fill rag-w{min(10, round(rel * 10))}"></span></span>')
     context = in_article(c, text)
     warn = context if 'class="rag-mismatch"' in context else ""
     also = f"; also in {esc(', '.join(c.also_in))}" if c.also_in else ""
-    return (f'<div class="rag-cite"><div class="rag-src">[{n}] {source_line(c)} {bar}</div>'
+    return (f'<div class="rag-cite"><div class="rag-src rag-cite-{index}">[{n}] {source_line(c)} {bar}</div>'
             f'<blockquote>{show(c.quote)}</blockquote>{warn}'
             f'<details class="rag-context"><summary>Show in article</summary>{"" if warn else context}</details>'
             f'<details class="rag-ids"><summary>details</summary><span>article {esc(c.doc_id)}, characters '
@@ -85,8 +89,8 @@ def sources(citations: list[Citation], texts: dict[str, str | None], label: str 
     if not citations:
         return ""
     best = max(c.score for c in citations)
-    kept = [c for c in citations if relevance(c, best) >= KEEP_RELATIVE] or citations[:1]
-    cards = [card(i, c, relevance(c, best), texts.get(c.doc_id)) for i, c in enumerate(kept, 1)]
+    kept = [(i, c) for i, c in enumerate(citations) if relevance(c, best) >= KEEP_RELATIVE] or [(0, citations[0])]
+    cards = [card(n, c, relevance(c, best), texts.get(c.doc_id), i) for n, (i, c) in enumerate(kept, 1)]
     more = (f'<details class="rag-more"><summary>{len(cards) - 1} more {label}</summary>{"".join(cards[1:])}'
             f'</details>') if len(cards) > 1 else ""
     return f'<div class="rag-sources">{cards[0]}{more}</div>'
