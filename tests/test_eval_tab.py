@@ -15,7 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import ROOT, SEEDS, make_settings
+from tests.conftest import ROOT, make_settings
+from tests.test_eval import SCORED_ROWS
+from tests.test_ui import DOCS, browser  # noqa: F401  (one Chromium for the module)
 
 from rag.evaluate import METRICS
 from rag.progress import progress_lines
@@ -25,23 +27,9 @@ from ui.server import serve_in_thread
 
 KEY = "eval-tab-key-0123456789"
 BEARER = {"Authorization": f"Bearer {KEY}"}
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-DOCS = ROOT / "docs"
-SEED_IDS = sorted(p.stem for p in SEEDS.glob("*.txt"))
-# Written for this file: two rows the bot answers right, one with a deliberately wrong gold (a right answer
-# scored wrong: the one failure), one it must abstain on. answer_accuracy is exactly 2/3.
-ROWS = [
-    {"id": "patrushev", "question": "Who is the secretary of Russia's Security Council?", "answers": ["Patrushev"],
-     "sources": SEED_IDS, "answerable": True},
-    {"id": "belarus", "question": "Which country voted against the UN resolution?", "answers": ["Belarus"],
-     "sources": SEED_IDS, "answerable": True},
-    {"id": "wrong-gold", "question": "Who is the Kremlin's spokesman?", "answers": ["Zanzibar"],
-     "sources": SEED_IDS, "answerable": True},
-    {"id": "off-topic", "question": "Who won the 2022 FIFA World Cup?", "answers": [], "sources": [],
-     "answerable": False},
-]
+BELARUS_Q = "Which country voted against the UN resolution?"
+# test_eval's written set: one right answer, one scored wrong (a deliberately wrong gold), one abstention.
+ROWS = SCORED_ROWS
 
 
 @pytest.fixture(scope="module")
@@ -82,19 +70,19 @@ def metric_cell(html: str, metric: str) -> str:
 
 def test_evaluate_tab_runs_an_uploaded_set_and_shows_the_report(client, tiny_set, base_url):
     summary, html, download = run_tab(client, tiny_set)
-    assert summary.startswith("**tiny.jsonl**: 4 questions in") and "1 failures" in summary, summary
+    assert summary.startswith("**tiny.jsonl**: 3 questions in") and "1 failures" in summary, summary
     assert html.startswith('<div class="rag-report">') and all(f"<td>{m}</td>" in html for m in METRICS)
-    assert metric_cell(html, "answer_accuracy") == "0.667" and metric_cell(html, "abstention_recall") == "1.000"
-    assert metric_cell(html, "false_abstentions") == "0" and metric_cell(html, "n") == "4"
+    assert metric_cell(html, "answer_accuracy") == "0.500" and metric_cell(html, "abstention_recall") == "1.000"
+    assert metric_cell(html, "false_abstentions") == "0" and metric_cell(html, "n") == "3"
     order = re.findall(r'<tr class="(fail|pass)" id="q-([^"]+)"', html)
     assert order[0] == ("fail", "wrong-gold") and {i for _, i in order} == {r["id"] for r in ROWS}
-    belarus = re.search(r'id="q-belarus">(.*?)</tr>', html).group(1)
-    assert "Belarus" in belarus and belarus.count('class="ok"') >= 3   # status, answer ok, citation ok
+    right = re.search(r'id="q-right">(.*?)</tr>', html).group(1)
+    assert "Patrushev" in right and right.count('class="ok"') >= 3   # status, answer ok, citation ok
     assert "ABSTAINED" in re.search(r'id="q-off-topic">(.*?)</tr>', html).group(1)
     # the same report as a file to download: a whole page holding the very same block
     page = httpx.get(download["value"]["url"], headers=BEARER, timeout=30).text
     assert page.startswith("<!DOCTYPE html>") and '<tr class="fail" id="q-wrong-gold">' in page
-    assert metric_cell(page, "answer_accuracy") == "0.667"
+    assert metric_cell(page, "answer_accuracy") == "0.500"
 
 
 def test_evaluate_tab_needs_the_key_and_a_usable_set(client, tiny_set, tmp_path):
@@ -129,13 +117,12 @@ def test_my_feedback_becomes_the_test_set(client, base_url):
         "Not run: no feedback from this browser")
     with httpx.Client(base_url=base_url, timeout=120) as c:
         conv = c.post("/api/conversations", json={}, headers=me).json()
-        turn = c.post(f"/api/conversations/{conv['id']}/ask", json={"question": ROWS[1]["question"]},
-                      headers=me).json()
+        turn = c.post(f"/api/conversations/{conv['id']}/ask", json={"question": BELARUS_Q}, headers=me).json()
         assert c.post("/api/feedback", json={"message_id": turn["message_id"], "rating": 1}, headers=me) \
             .status_code == 201
     summary, html, _ = run_tab(client, None, choice="feedback", browser="feedback-browser")
     assert summary.startswith("**my feedback**: 1 questions") and metric_cell(html, "answer_accuracy") == "1.000"
-    assert ROWS[1]["question"].replace("'", "&#x27;") in html
+    assert BELARUS_Q in html and "Belarus" in html
     # another browser sees none of it
     assert run_tab(client, None, choice="feedback", browser="someone-else")[0].startswith("Not run: no feedback")
 
@@ -147,18 +134,6 @@ def test_bundled_sets_are_the_projects_own():
 
 
 # --- the report on a phone, in headless Chromium --------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("needs /usr/bin/chromium (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
 
 def scroll_width(page) -> int:
     return page.evaluate("Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)")
@@ -180,7 +155,7 @@ def test_evaluate_tab_on_a_phone(browser, base_url, tiny_set, tmp_path):
     expect(page.locator("#rag-eval-upload a[href$='/tiny.jsonl']")).to_have_count(1, timeout=20_000)  # uploaded
     page.locator("#rag-eval-run").click()
     expect(page.locator("#rag-eval-report .rag-report")).to_have_count(1, timeout=120_000)
-    expect(page.locator("#rag-eval-summary")).to_contain_text("4 questions")
+    expect(page.locator("#rag-eval-summary")).to_contain_text("3 questions")
     page.wait_for_timeout(500)
     assert scroll_width(page) <= 390, f"the Evaluate tab is {scroll_width(page)}px wide on a 390px phone"
     first = page.locator("#rag-eval-report table.q tbody tr").first
@@ -196,7 +171,7 @@ def test_evaluate_tab_on_a_phone(browser, base_url, tiny_set, tmp_path):
     assert report.name == "eval-report-tiny.html"
     alone = context.new_page()
     alone.goto(report.as_uri())
-    assert alone.locator("table.q tr.fail, table.q tr.pass").count() == 4
+    assert alone.locator("table.q tr.fail, table.q tr.pass").count() == 3
     assert scroll_width(alone) <= 390, f"the report is {scroll_width(alone)}px wide on a 390px phone"
     svg = alone.locator("svg").first.bounding_box()
     assert svg["x"] >= 0 and svg["x"] + svg["width"] <= 390
@@ -231,7 +206,7 @@ def test_first_start_and_eval_print_progress_lines_on_a_non_tty(tmp_path, tiny_s
     indexing = re.findall(r"^indexing: (\d+)/(\d+) (\S+)$", done.stderr, re.M)
     assert [(int(n), int(t)) for n, t, _ in indexing] == [(i, len(names)) for i in range(1, len(names) + 1)]
     assert sorted(name for *_, name in indexing) == names
-    counted = re.findall(r"^eval: (\d+)/4 (\S+)$", done.stderr, re.M)
+    counted = re.findall(r"^eval: (\d+)/3 (\S+)$", done.stderr, re.M)
     assert counted == [(str(i), r["id"]) for i, r in enumerate(ROWS, 1)]
     assert not re.search(r"(indexing|eval|ingest)\S*\s+\d+%\|", done.stderr)   # no tqdm frames in a log
-    assert re.search(r"^answer_accuracy\s+0\.6667$", done.stdout, re.M), done.stdout
+    assert re.search(r"^answer_accuracy\s+0\.5$", done.stdout, re.M), done.stdout
