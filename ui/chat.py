@@ -47,6 +47,7 @@ CSS = """
 .rag-del { margin-left: .4em; font-size: .8em; border: 1px solid #b91c1c; color: #b91c1c; border-radius: 4px;
            padding: 0 .4em; background: transparent; cursor: pointer; }
 .rag-hidden { display: none !important; }
+.form:not(:has(> :not(.rag-hidden))) { display: none !important; }  /* Gradio's box around hidden fields only */
 .rag-pick .rag-cite { cursor: pointer; outline: 2px dashed #60a5fa; outline-offset: 1px; }
 .rag-pick .rag-cite:hover, .rag-pick .rag-cite:focus { background: rgba(96, 165, 250, .12); }
 .rag-pick .rag-cite.rag-picked { outline: 3px solid #16a34a; background: rgba(22, 163, 74, .10); }
