@@ -139,7 +139,7 @@ def answer_span(kind: str | None, sentence: str, question_stems: set[str], idf: 
     for m in _PATTERNS[kind].finditer(text):
         start, end, opener = _trim_name(text, *m.span()) if named else (*m.span(), False)
         new = [i for i, (s, e, st) in enumerate(words)
-               if s >= start and e <= end and st not in question_stems and e - s > 1]
+               if s >= start and e <= end and st not in question_stems and (e - s > 1 or text[s].isdigit())]
         if not new:
             continue
         value = max(idf.get(words[i][2], top) for i in new) / top * (0.5 if opener else 1.0) if named else 1.0
@@ -162,7 +162,7 @@ class Candidate:
     passage_dense: float  # the passage's cosine to the question, relative to the best passage's
     similarity: float  # sentence-question cosine
     coverage: float  # idf-weighted share of the question's content words in the sentence
-    soft_coverage: float  # the same, a word counting by its closest word in the sentence (cosine)
+    local_coverage: float  # the same, each word weighted by how few of the pool's sentences hold it
     context_coverage: float  # the same over the sentence's context: headline, previous passage, passage
     type_match: float  # strength of the answer phrase of the asked-for type (answer_span)
     nearness: float  # the same, discounted by its distance from the question's words
@@ -176,7 +176,7 @@ class Candidate:
     score: float = 0.0
 
 
-FEATURES = ("fused", "passage_dense", "similarity", "coverage", "soft_coverage", "context_coverage", "type_match",
+FEATURES = ("fused", "passage_dense", "similarity", "coverage", "local_coverage", "context_coverage", "type_match",
             "nearness", "name_nearness", "novelty", "statement", "article", "lead", "missing")
 LEAD_CHARS = 1500.0  # the lead feature falls to 1/e this far into the article
 _STATEMENT = re.compile(r"[.!?][\"'”’)]*$")
@@ -199,7 +199,7 @@ def candidates(question: str, hits: list[Hit], idf: dict[str, float], semantics:
     for hit in hits:
         article_best[hit.passage.doc_id] = max(article_best.get(hit.passage.doc_id, 0.0), hit.score / top)
     out: list[Candidate] = []
-    sentence_words: list[list[str]] = []
+    covers: list[set[str]] = []  # each sentence's stems
     for rank, hit in enumerate(hits):
         text = hit.passage.text
         fields = content_words(hit.fields)  # the passage's outlet and role count as its words too
@@ -224,21 +224,31 @@ def candidates(question: str, hits: list[Hit], idf: dict[str, float], semantics:
             novelty = len(stemmed - set(stems)) / (len(stemmed) or 1)
             statement = float(bool(_STATEMENT.search(sentence)) and len(words) >= 4)
             strength, span, near = answer_span(kind, sentence, set(stems), idf, highest, bool(hit.roles))
+            covers.append(stemmed)
             out.append(Candidate(rank, hit.passage.start + s, hit.passage.start + e, sentence, hit.score / top,
-                                 hit.dense / top_dense, 0.0, coverage, coverage, max(coverage, context_coverage),
+                                 hit.dense / top_dense, 0.0, coverage, 0.0, max(coverage, context_coverage),
                                  strength, near, near if named else 0.0, novelty, statement, article, lead,
                                  missing, span))
-            sentence_words.append(list(dict.fromkeys(words + own)))
+    _local_coverage(out, covers, stems)
     if semantics and out:
-        sims = semantics.similarity(question, [c.text for c in out])
-        softs = semantics.soft_coverage(asked, sentence_words)
-        for c, sim, soft in zip(out, sims, softs):
-            c.similarity, c.soft_coverage = sim, soft
+        for c, sim in zip(out, semantics.similarity(question, [c.text for c in out])):
+            c.similarity = sim
     for c in out:
         c.score = sum(w * getattr(c, name) for name, w in weights.items())
     # A sentence that only restates the question (a headline echoing it, say) answers nothing.
     out.sort(key=lambda c: (c.novelty > 0, c.score), reverse=True)
     return out
+
+
+def _local_coverage(out: list[Candidate], covers: list[set[str]], stems: dict[str, float]) -> None:
+    """Coverage where a question word counts by its rarity among the candidate sentences: the story's
+    topic words ("vegan bake sale") are in most of them and tell them apart less than the word that
+    says what is asked ("contain")."""
+    n = len(out)
+    local = {st: math.log(1 + n / (1 + sum(st in c for c in covers))) for st in stems}
+    total = sum(local.values()) or 1.0
+    for c, have in zip(out, covers):
+        c.local_coverage = sum(x for st, x in local.items() if st in have) / total
 
 
 def _citation(hit: Hit) -> Citation:
@@ -250,7 +260,7 @@ def _citation(hit: Hit) -> Citation:
 def features(best: Candidate, hits: list[Hit]) -> dict[str, float]:
     """Evidence that the best sentence answers the question: what the abstention model reads."""
     return {"dense": max(h.dense for h in hits), "score": best.score, "similarity": best.similarity,
-            "coverage": best.coverage, "soft_coverage": best.soft_coverage,
+            "coverage": best.coverage,
             "context_coverage": best.context_coverage, "type_match": best.type_match,
             "nearness": best.nearness, "missing": best.missing}
 

@@ -25,25 +25,29 @@ from rag.abstention import Abstainer, AnswerModel
 from rag.answer import FEATURES, candidates, features
 from rag.evaluate import load_testset, matches
 
-ABSTAIN_FEATURES = ("dense", "score", "similarity", "coverage", "soft_coverage", "context_coverage", "type_match",
+ABSTAIN_FEATURES = ("dense", "score", "similarity", "coverage", "context_coverage", "type_match",
                     "nearness", "missing")
 
 
-def collect(service, testset: Path, progress: bool = False) -> list[dict]:
-    """Per question: every candidate's features, which candidates hold a gold answer, the best dense."""
+def collect(service, testset: Path, progress: bool = False) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """Per question: every candidate's features, which candidates hold a gold answer, the best dense;
+    and the question's and candidates' vectors (for fitting a reader over them)."""
     from tqdm import tqdm
 
     snap = service.snapshot()
-    out = []
+    out, vectors = [], {}
     for row in tqdm(load_testset(testset), desc="collect", disable=not progress):
         query, hits = service.evidence(row.question)
         ranked = candidates(query, hits, snap.idf, snap.semantics, weights={})
+        vectors[f"q:{row.id}"] = np.asarray(service._query_vector(query), dtype=np.float16)
+        if ranked:
+            vectors[f"s:{row.id}"] = snap.semantics.vectors([c.text for c in ranked]).astype(np.float16)
         out.append({"set": testset.stem, "id": row.id, "answerable": row.answerable,
                     "dense": max((h.dense for h in hits), default=0.0),
                     "x": [[round(float(getattr(c, f)), 5) for f in FEATURES] for c in ranked],
                     "restates": [int(c.novelty == 0) for c in ranked],
                     "y": [int(row.answerable and matches(c.text, row.answers)) for c in ranked]})
-    return out
+    return out, vectors
 
 
 def fit_ranker(questions: list[dict], l2: float = 0.01, steps: int = 400, lr: float = 1.0) -> np.ndarray:
@@ -168,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
 
         service = RagService(Settings().resolved())
         service.ensure_ingested()
-        args.out.write_text(json.dumps(collect(service, args.testset, sys.stderr.isatty())), encoding="utf-8")
+        rows, vectors = collect(service, args.testset, sys.stderr.isatty())
+        args.out.write_text(json.dumps(rows), encoding="utf-8")
+        np.savez_compressed(args.out.with_suffix(".npz"), **vectors)
         return 0
     train, test = _load(args.train), _load(args.test)
     everything = [q for qs in train.values() for q in qs]

@@ -179,6 +179,10 @@ class RagService:
             owner = self.store.owner_of(article.content_hash)
             if owner not in (None, article.doc_id) and Path(self._state(owner).path).is_file():
                 raise ArticleError(f"duplicate of {owner} (identical content)")
+            same_id = self.store.doc_states(article.doc_id).get(article.doc_id)
+            if same_id and Path(same_id.path) != target.resolve() and Path(same_id.path).is_file():
+                raise ArticleError(f"{Path(same_id.path).name} already holds article id {article.doc_id}; "
+                                   "rename the file or delete that article first")
             before = target.read_bytes() if target.is_file() else None
             _write_atomic(target, data)
             report = self.ingest([target])

@@ -136,10 +136,6 @@ def test_same_content_under_a_new_name_is_refused_and_loses_nothing(empty_servic
     assert_passages_exact(svc)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (rag/retrieve.py, rag/answer.py; not this file's owner): passages "
-                   "differing only in a town and a number are folded together as near-duplicates (word-set "
-                   "Jaccard >= 0.7), so also_in calls Hollin's '14 slabs' the same passage as Marrow's '9 slabs', "
-                   "and the answer to a question naming Marrow is Hollin's sentence")
 def test_passages_differing_in_a_name_and_a_number_are_different_facts(empty_service) -> None:
     svc = empty_service
     svc.add_document("bridge.txt", notice("Hollin", 14).encode())
@@ -188,9 +184,6 @@ def test_txt_and_md_with_the_same_stem(empty_service) -> None:
     assert_passages_exact(svc)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (RagService.add_document; store engineer): uploading bridge.md while "
-                   "bridge.txt is indexed replaces the indexed text with the .md's and reports success; bridge.txt "
-                   "stays on disk but is no longer in the index (should be refused, naming the existing file)")
 def test_upload_of_an_md_beside_a_txt_of_the_same_stem_loses_nothing(empty_service) -> None:
     svc = empty_service
     svc.add_document("bridge.txt", notice("Hollin", 14).encode())
