@@ -1,7 +1,8 @@
 """Load the sentence-transformers embedding model through llama-index, on torch or ONNX Runtime.
 
 ``backend="onnx"`` runs the same model under ONNX Runtime: the bundled model is exported locally at first
-use (``torch.onnx`` + the ``onnx`` package; nothing is downloaded) into ``<cache_dir>/onnx/``, and
+use (``torch.onnx`` + the ``onnx`` package; nothing is downloaded) into ``onnx/`` beside the model (or under
+``cache_dir``, the data folder, when the model's folder is read-only), and
 ``onnx-int8`` also quantises its weights dynamically to int8. sentence-transformers' own ONNX backend needs
 ``optimum``, whose releases pin transformers below 5, so the export is done here with the same pooling
 (mean over tokens, L2-normalised) and the same 256-token truncation as the torch model.
@@ -54,7 +55,7 @@ def load_embedder(model: str, batch_size: int = 32, device: str | None = None, b
     """A llama-index embedding over the model; offline for local paths.
 
     ``device``: ``cpu``, ``cuda`` (``cuda:N``) or None for the best available. ``cache_dir`` holds the ONNX
-    export (default: beside the model)."""
+    export where the model's own folder is read-only."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown embedding backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     path = resolve_model(model)
@@ -140,6 +141,17 @@ def export_onnx(model_path: Path, target: Path, quantize: bool = False) -> Path:
     return target
 
 
+def _export_for(model_path: Path, cache_dir: Path | None, quantize: bool) -> Path:
+    """An existing export (under ``cache_dir``, else beside the model), or a new one: beside the model when
+    its folder is writable (one export for every data folder on the machine), else under ``cache_dir``."""
+    places = [onnx_file(model_path, cache_dir, quantize)] if cache_dir else []
+    places.append(onnx_file(model_path, None, quantize))
+    found = next((p for p in places if p.is_file()), None)
+    if found is not None:
+        return found
+    return export_onnx(model_path, places[-1] if os.access(model_path, os.W_OK) else places[0], quantize)
+
+
 def _providers(device: str | None) -> list[Any]:
     import onnxruntime as ort
 
@@ -180,9 +192,7 @@ def _onnx_embedding() -> type:
             if not (path / "tokenizer.json").is_file():
                 raise ValueError(f"the ONNX backend needs a local model folder with tokenizer.json, not {model_path}")
             _check_pooling(path)
-            target = onnx_file(path, cache_dir, quantize)
-            if not target.is_file():
-                export_onnx(path, target, quantize)
+            target = _export_for(path, cache_dir, quantize)
             tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
             tokenizer.enable_truncation(max_length=_max_length(path))
             tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0, pad_token="[PAD]")

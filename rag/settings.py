@@ -22,8 +22,9 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(32, ge=1)
     device: str | None = Field(None, description="Device for embeddings (cpu, cuda, cuda:N); auto when unset.")
     embed_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
-        "torch", description="Run the embedding model on torch, or on ONNX Runtime (exported locally at first "
-        "use into data_dir/onnx; onnx-int8 also quantises the weights).")
+        "onnx", description="Run the embedding model on ONNX Runtime (exported locally at first use, beside the "
+        "model or into data_dir/onnx; same vectors as torch, faster on CPU) or on torch; onnx-int8 also quantises "
+        "the weights.")
     chroma_url: str | None = Field(None, description="Chroma server URL; embedded store when unset.")
     collection: str = Field("articles", description="Chroma collection name.")
     top_k: int = Field(5, ge=1, le=50, description="Citations returned per answer.")

@@ -47,10 +47,16 @@ def test_onnx_batch_order_and_vocabulary(embedder, onnx) -> None:
     assert model_words(onnx) == model_words(embedder)
 
 
-def test_export_is_cached_under_the_given_folder(onnx, cache) -> None:
-    target = onnx_file(Path(resolve_model(Settings().embed_model)), cache)
-    assert target.is_file() and target.is_relative_to(cache / "onnx")
-    assert onnx.model_name == str(target)
+def test_export_is_made_once_and_reused(onnx, cache, tmp_path) -> None:
+    import time
+
+    model = Path(resolve_model(Settings().embed_model))
+    assert Path(onnx.model_name) in (onnx_file(model, cache), onnx_file(model, None))
+    assert Path(onnx.model_name).is_file()
+    t0 = time.perf_counter()
+    again = load_embedder(Settings().embed_model, backend="onnx", cache_dir=tmp_path)  # another data folder
+    assert again.model_name == onnx.model_name, "exported again instead of reusing the export"
+    print(f"\nONNX load with the export present: {time.perf_counter() - t0:.2f}s")
 
 
 def test_unknown_backend_and_device_are_refused(tmp_path) -> None:
