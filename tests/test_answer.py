@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from index.store import StoredPassage
-from rag.abstention import Abstainer, AnswerModel
+from rag.abstention import Abstainer
 from rag.answer import answer, answer_span, answer_type, missing_name
+from rag.calibrate import rare_name_cut
+from rag.evaluate import Row
 from rag.fields import field_words, role_words, segment
 from rag.retrieve import Hit, HybridRetriever, LexicalIndex, query_forms
 from rag.text import content_words, stem
@@ -78,6 +80,26 @@ def test_answer_span_is_the_new_name_nearest_the_question_words() -> None:
     assert answer_span("calendar date", far, {"expect"}, idf)[2] < answer_span("calendar date", far, {"coup"}, idf)[2]
 
 
+def _hit(text: str, dense: float = 0.8) -> Hit:
+    meta = {"doc_id": "a", "title": "t", "outlet": "unknown", "date": None, "url": None}
+    return Hit(StoredPassage("a:0", "a", 0, len(text), text, meta), score=1.0, dense=dense)
+
+
+def test_a_named_slot_left_empty_abstains() -> None:
+    """'Which group...' wants a name; a passage naming none does not answer it, however close its words."""
+    text = "The crackdown has killed at least 870 civilians, according to a local monitoring group."
+    always = Abstainer({}, bias=5.0)  # would answer anything on evidence alone
+    idf = {"crackdown": 2.0, "civilian": 1.5, "monitor": 2.0, "group": 2.0, "kill": 1.0, "count": 1.0}
+    named = answer("Which monitoring group counted the civilians killed?", [_hit(text)], idf, abstainer=always)
+    assert named.abstained and named.confidence == 0.0
+    who = answer("Who counted the civilians killed in the crackdown?", [_hit(text)], idf, abstainer=always)
+    assert not who.abstained and who.answer == text  # "who" can be answered without a proper name
+    # a name opening the sentence, or in a short sentence of mostly names, still fills the slot
+    for question, text in [("Which country voted against the resolution?", "Belarus voted against it on Friday."),
+                           ("Which leader met Putin?", "Chinese President Xi Jinping met Putin.")]:
+        assert not answer(question, [_hit(text)], idf, abstainer=always).abstained, text
+
+
 def test_a_role_asked_for_brings_the_line_of_the_article_found() -> None:
     """The dateline shares no word with the question; it joins the pool as a line of the article the
     question finds, and wins on that article's title. Another article's dateline stays out."""
@@ -95,8 +117,7 @@ def test_a_role_asked_for_brings_the_line_of_the_article_found() -> None:
     hits = retriever.retrieve(question, k=1)
     assert [h.passage.passage_id for h in hits] == ["a:1", "a:0"]
     idf = {stem(w): 1.0 for p in passages for w in content_words(p.text + " " + p.meta["title"])}
-    always = AnswerModel(AnswerModel.default().ranker, Abstainer({}, bias=5.0))  # answers on any evidence
-    result = answer(question, hits, idf, model=always)
+    result = answer(question, hits, idf, abstainer=Abstainer({}, bias=5.0))
     assert result.answer == "June 22, 2021"
     assert [h.passage.passage_id for h in retriever.retrieve("When did the ministers meet?", k=1)] == ["a:1"]
 
@@ -127,9 +148,27 @@ def test_missing_name_is_the_rarest_name_or_number_the_context_lacks() -> None:
     assert missing_name("Was Russian-built hardware shown?", "Russia showed jets.", idf) == 0.0  # "built" is no name
 
 
+def test_rare_name_cut_weighs_unanswerable_against_right_answers() -> None:
+    def row(value: float, answerable: bool, correct: bool = False) -> dict:
+        return {"features": {"missing_name": value}, "row": Row("x", "q", [], [], answerable), "correct": correct}
+
+    rows = [row(1.0, False), row(0.8, False), row(0.9, True, correct=False), row(0.2, True, correct=True)]
+    assert rare_name_cut(rows) == 0.5  # a wrong answer turned into "don't know" costs nothing
+    assert rare_name_cut(rows + [row(1.0, True, correct=True)]) == 0.5  # one odd right answer: still a rule
+    assert rare_name_cut([row(0.9, True, correct=True), row(0.5, False), row(0.6, False)]) == 0.25
+    assert rare_name_cut([row(0.5, True, correct=True), row(0.9, True, correct=True)]) is None
+
+
 def test_a_question_about_something_else_abstains(seeded) -> None:
     result = seeded.ask("Who won the Nobel Peace Prize in 1991?")  # "peace" is in the articles, the rest isn't
-    assert result.abstained and result.confidence < 0.5
+    assert result.abstained and result.confidence == 0.0
+
+
+def test_abstainer_rules_out_a_rare_name_the_answer_never_mentions() -> None:
+    model = Abstainer({"dense": 5.0}, bias=0.0, rare_name=0.5)
+    assert model.probability({"dense": 1.0, "missing_name": 0.6}) == 0.0
+    assert model.probability({"dense": 1.0, "missing_name": 0.4}) > 0.99
+    assert Abstainer({"dense": 5.0}, bias=0.0).probability({"dense": 1.0, "missing_name": 1.0}) > 0.99
 
 
 def test_dense_search_also_embeds_the_keyword_form() -> None:
@@ -147,21 +186,3 @@ def test_typo_correction() -> None:
     assert lexical.correct("did they condem the coup") == "did they condemn the coup"  # no such word
     assert lexical.correct("which general") == "which general"  # an inflection of "generals" is no slip
     assert lexical.correct("the name") == "the name"  # too short to call "came" a slip of it
-
-
-def test_small_to_big_brings_the_best_articles_nearest_passages() -> None:
-    """The answer's paragraph shares no word with the question; it joins the pool as one of the passages
-    of the best article nearest the question, found by a dense search inside that article."""
-    meta = {"doc_id": "a", "title": "Harbour reopens", "outlet": "unknown", "date": None, "url": None}
-    texts = ["The harbour reopened on Monday after the storm.", "Fishing boats returned at dawn.",
-             "Repairs cost the city four million dollars."]
-    passages = [StoredPassage(f"a:{i}", "a", i * 100, i * 100 + len(t), t, meta) for i, t in enumerate(texts)]
-    asked: list[dict | None] = []
-
-    def dense(question: str, k: int, where: dict | None = None) -> list[tuple[str, float]]:
-        asked.append(where)
-        return [("a:2", 0.4)] if where else []
-
-    hits = HybridRetriever(passages, dense).retrieve("When did the harbour reopen?", k=1)
-    assert [h.passage.passage_id for h in hits] == ["a:0", "a:2"]
-    assert asked[-1] == {"doc_id": {"$in": ["a"]}} and hits[1].dense == 0.4

@@ -28,15 +28,16 @@ SEED_FACTS = [
     ("Who heads Russia's state arms exporter?", "Mikheyev"),
     ("Besides army training, what does Moscow give thousands of Burmese soldiers?", "university scholarships"),
     ("Who is Russia's defence minister?", "Shoigu"),
-    ("How many countries abstained on the General Assembly resolution?", "36"),
+    pytest.param("How many countries abstained on the General Assembly resolution?", "36", marks=pytest.mark.xfail(
+        strict=True, reason="rare-name rule (issue 11): the answer's passage never says 'General Assembly', so it abstains")),
     ("How many civilians had been killed by the time of the ASEAN summit in Indonesia?", "800"),
     ("Who is the Kremlin's spokesman?", "Peskov"),
     pytest.param("What did Russian deputy defence minister Alexander Fomin call Myanmar?", "reliable ally",
                  marks=MISS("answers with the sentence introducing Fomin, not the next one quoting him")),
 ]
 
-OFF_TOPIC = [pytest.param("What is the capital of Australia?", marks=MISS("answers 'flew to the Russian capital'")),
-             pytest.param("Who is the prime minister of Japan?", marks=MISS("answers with Russia's defence minister")),
+OFF_TOPIC = ["What is the capital of Australia?",
+             "Who is the prime minister of Japan?",
              "How long should sourdough bread prove before baking?", "Which team won the 2019 Super Bowl?"]
 
 _SENTENCE_END = re.compile(r"[.!?][\"”’)]*(?=\s+[\"“‘(]*[A-Z0-9])")
