@@ -6,7 +6,13 @@ PIP := $(VENV)/bin/pip
 EVAL_GATE := --min hit@1=0.89 --min hit@3=0.89 --min hit@5=0.89 --min mrr=0.89 --min answer_accuracy=0.89 --min citation_accuracy=0.89 \
              --min abstention_recall=0.74 --min abstention_precision=0.97 --min false_abstentions=0
 
-.PHONY: install run test browser eval
+# The NewsQA gate: real CNN news nobody here wrote, read in place from ../shared/newsqa (its licence
+# forbids copying it into the project). Bounds sit just below the figures reached; only ever raised.
+NEWSQA ?= ../shared/newsqa
+NEWSQA_GATE := --min article_hit@1=0.86 --min hit@1=0.55 --min answer_accuracy=0.45 --min abstention_recall=0.79 \
+               --min false_abstentions=11
+
+.PHONY: install run test browser eval newsqa-gate
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -31,3 +37,10 @@ test: install browser
 
 eval: install
 	$(VENV)/bin/rag eval tests/data/dev.jsonl --report eval-report.html
+
+newsqa-gate: install
+	@test -f $(NEWSQA)/dev.jsonl -a -d $(NEWSQA)/corpus || { echo "newsqa-gate: $(NEWSQA)/dev.jsonl and \
+$(NEWSQA)/corpus/ are missing; the gate reads the NewsQA development set from there (see README, Evaluation)"; exit 1; }
+	@data=$$(mktemp -d) && export RAG_CORPUS_DIR=$(NEWSQA)/corpus RAG_DATA_DIR=$$data && \
+	  $(VENV)/bin/rag ingest >/dev/null && $(VENV)/bin/rag eval $(NEWSQA)/dev.jsonl $(NEWSQA_GATE); \
+	  status=$$?; rm -rf $$data; exit $$status
