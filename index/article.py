@@ -111,6 +111,14 @@ def check_name(path: Path) -> None:
         raise ArticleError(f"file name contains a control character ({bad!r}); rename the file")
 
 
+def _exists(path: Path) -> bool:
+    """False also for a name the file system cannot hold (too long to have a sidecar)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
 def _sidecar(path: Path) -> dict[str, str]:
     meta_path = sidecar_path(path)
     try:
@@ -118,7 +126,7 @@ def _sidecar(path: Path) -> dict[str, str]:
             return {}
         data = json.loads(meta_path.read_text(encoding="utf-8"))
     except OSError as exc:
-        if meta_path.exists():
+        if _exists(meta_path):
             raise ArticleError(f"cannot read sidecar {meta_path.name}: {exc.strerror or exc}") from exc
         return {}  # e.g. a name too long to have a sidecar
     except ValueError as exc:

@@ -41,7 +41,11 @@ class Row:
 
 def load_testset(path: Path) -> list[Row]:
     rows = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")  # a byte-order mark is fine
+    except UnicodeDecodeError as exc:
+        raise TestSetError(f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -55,6 +59,11 @@ def load_testset(path: Path) -> list[Row]:
                 raise TestSetError(f"{path}:{n}: missing key {key!r}")
             if not isinstance(data[key], kind):
                 raise TestSetError(f"{path}:{n}: {key!r} must be {kind.__name__}")
+        for key in ("answers", "sources"):
+            if not all(isinstance(x, str) for x in data[key]):
+                raise TestSetError(f"{path}:{n}: {key!r} must be a list of strings")
+        if not data["question"].strip():
+            raise TestSetError(f"{path}:{n}: empty question")
         if data["answerable"] and not data["answers"]:
             raise TestSetError(f"{path}:{n}: answerable row without answers")
         rows.append(Row(**{k: data[k] for k in _REQUIRED}))
@@ -150,14 +159,19 @@ def evaluate(rows: list[Row], ask, texts: dict[str, str], progress: "bool | Prog
     ``progress``: True for a tqdm bar, or a callable given (done, total, row id) after each row."""
     from tqdm import tqdm
 
-    per_question = []
+    per_question, refused = [], []
     for done, row in enumerate(tqdm(rows, desc="eval", unit="q", disable=progress is not True), 1):
         t0 = time.perf_counter()
-        result = ask(row.question)
-        per_question.append(score_row(row, result, texts, (time.perf_counter() - t0) * 1000))
+        try:
+            result = ask(row.question)
+        except ValueError as exc:  # a question the bot refuses (too long, bad text): named, the rest goes on
+            refused.append({"id": row.id, "reason": str(exc)})
+        else:
+            per_question.append(score_row(row, result, texts, (time.perf_counter() - t0) * 1000))
         if callable(progress):
             progress(done, len(rows), row.id)
-    return {**aggregate(per_question), "calibration": calibration(per_question), "per_question": per_question}
+    return {**aggregate(per_question), "calibration": calibration(per_question), "per_question": per_question,
+            "refused": refused}
 
 
 def parse_bounds(items: list[str]) -> dict[str, float]:
@@ -207,6 +221,8 @@ def run_cli(args: argparse.Namespace, service: "RagService") -> int:
         print(json.dumps(out, indent=2))
     else:
         print(format_table(result, baseline))
+    for r in result["refused"]:
+        print(f"refused question {r['id']}: {r['reason']}", file=sys.stderr)
     failures = failed_bounds(result, bounds)
     for f in failures:
         print(f"FAILED bound: {f}", file=sys.stderr)

@@ -124,12 +124,32 @@ GOOD = '{"id": "a", "question": "q?", "answers": ["x"], "sources": ["d"], "answe
     ([GOOD, '{"id": 7, "question": "q?", "answers": ["x"], "sources": ["d"], "answerable": true}'], 2, "id"),
     ([GOOD, "", '["not", "an", "object"]'], 3, "object"),
     ([GOOD, '{"id": "u", "question": "q?", "answers": [], "sources": [], "answerable": true}'], 2, "answers"),
+    ([GOOD, '{"id": "n", "question": "q?", "answers": [42], "sources": ["d"], "answerable": true}'], 2, "strings"),
+    ([GOOD, '{"id": "e", "question": "  ", "answers": ["x"], "sources": ["d"], "answerable": true}'], 2, "empty"),
 ])
 def test_broken_testset_names_the_line(tmp_path, lines, line_no, needle):
     path = tmp_path / "broken.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(SetError, match=rf":{line_no}: .*{needle}"):
         load_testset(path)
+
+
+def test_testset_with_a_bom_loads_and_non_utf8_is_named(tmp_path):
+    (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + GOOD.encode())
+    assert [r.id for r in load_testset(tmp_path / "bom.jsonl")] == ["a"]
+    (tmp_path / "latin.jsonl").write_bytes(GOOD.replace("q?", "caf\u00e9?").encode("latin-1"))
+    with pytest.raises(SetError, match="latin.jsonl: not UTF-8 text"):
+        load_testset(tmp_path / "latin.jsonl")
+
+
+def test_a_refused_question_is_named_and_the_rest_goes_on(seeded, tmp_path):
+    """An over-long question is refused by the bot: the run names it and scores the other rows."""
+    long = "Why " + "very " * 500 + "long?"
+    rows = [GOOD.replace('"q?"', json.dumps(long)), GOOD.replace('"a"', '"b"').replace('"q?"', '"Who is Patrushev?"')]
+    (tmp_path / "long.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    code, out, err = run_eval(seeded, tmp_path / "long.jsonl", "--json")
+    assert code == 0 and "refused question a: question is longer than" in err
+    assert [r["id"] for r in json.loads(out)["per_question"]] == ["b"]
 
 
 def test_empty_testset(tmp_path):
