@@ -278,7 +278,7 @@ def test_cli_bad_bound_value_exits_2(seeded):
 def test_cli_json(cli_run, seeded):
     assert cli_run["code"] == 0, cli_run["stderr"]
     out = cli_run["json"]
-    assert set(out) == {*METRICS, "n", "answerable", "unanswerable", "calibration", "per_question"}
+    assert set(out) == {*METRICS, "n", "answerable", "unanswerable", "calibration", "per_question", "refused"}
     assert out["n"] == 38 and out["answerable"] + out["unanswerable"] == 38
     for m in RATES:
         assert 0.0 <= out[m] <= 1.0, m
@@ -293,7 +293,9 @@ def test_cli_json(cli_run, seeded):
                                                       "abstention_correct"))
     assert [r["id"] for r in out["per_question"]] == [r.id for r in load_testset(DEV_SET)]
     # the metrics and the calibration bins are exactly the aggregate of the rows
-    assert aggregate(out["per_question"]) == {k: v for k, v in out.items() if k not in ("per_question", "calibration")}
+    assert aggregate(out["per_question"]) == {k: v for k, v in out.items()
+                                              if k not in ("per_question", "calibration", "refused")}
+    assert out["refused"] == []
     assert out["calibration"] == calibration(out["per_question"])
     assert sum(b["n"] for b in out["calibration"]) == 38
     # each row is the bot's real answer, scored by the rules: recomputed here from the answer and the gold
@@ -352,7 +354,7 @@ def test_cli_baseline_llamaindex(seeded, small_set):
     assert code == 0, err
     data = json.loads(out)
     base = data["baseline"]["llamaindex"]
-    assert set(base) == {*METRICS, "n", "answerable", "unanswerable", "calibration", "per_question"}
+    assert set(base) == {*METRICS, "n", "answerable", "unanswerable", "calibration", "per_question", "refused"}
     assert base["n"] == data["n"] == 3
     assert all(0.0 <= base[m] <= 1.0 for m in RATES)
     assert base["false_abstentions"] == 0 and base["abstention_recall"] == 0.0   # it never abstains
