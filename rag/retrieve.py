@@ -204,19 +204,13 @@ def query_forms(question: str) -> list[str]:
     return list(dict.fromkeys([question, " ".join(content_words(question)) or question]))
 
 
-_SPECIFIC = re.compile(r"\b(?:\w*\d\w*|[A-Z][\w'-]+)")  # numbers and capitalised words
-
-
 def _shingles(text: str) -> set[str]:
     return {stem(t) for t in tokens(text)}
 
 
 def _near_duplicate(a: StoredPassage, b: StoredPassage) -> bool:
-    """Republished copy: nearly the same words, and the same names and numbers (two passages that
-    differ only in a place and a figure are different facts)."""
     x, y = _shingles(a.text), _shingles(b.text)
-    return (bool(x and y) and len(x & y) / len(x | y) >= DUPLICATE_JACCARD
-            and True)
+    return bool(x and y) and len(x & y) / len(x | y) >= DUPLICATE_JACCARD
 
 
 class HybridRetriever:
