@@ -6,7 +6,8 @@ Three collections, all in the one store every process shares (embedded under the
   totals) and, in server mode, the ``writer`` lease that serialises writers across processes and machines;
 - the live passage collection (``<name>`` at first, ``<name>.r<time>`` after a rebuild): one record per
   passage, carrying only ``doc_id``/``start``/``end`` besides what llama-index writes;
-- ``<live>.docs``: the manifest, one record per article (metadata, file and content hashes, passage count).
+- ``<live>.docs``: the manifest, one record per article (metadata, file and content hashes, passage count)
+  with the article's text as indexed, which citation offsets index whatever happens to the file later.
   A manifest record is written only after its passages, so an interrupted write is redone by the next ingest.
 
 Nothing reads a whole collection in one call: Chroma 1.5 fails past ~32k records ("too many SQL variables").
@@ -371,6 +372,13 @@ class Store:
         return {d: _state_of(d, m) for got in self._pages(self.manifest, ["metadatas"])
                 for d, m in zip(got["ids"], got["metadatas"])}
 
+    def text_of(self, doc_id: str) -> str | None:
+        """The article's text as indexed (what citation offsets index); None if not indexed, or
+        indexed before manifest records kept their text."""
+        with self._guard():
+            got = self.manifest.get(ids=[doc_id], include=["documents"])
+        return got["documents"][0] if got["ids"] else None
+
     def owner_of(self, content_hash: str) -> str | None:
         """The document already holding this content, if any."""
         with self._guard():
@@ -443,7 +451,8 @@ class Store:
             self.collection.delete(where={"doc_id": {"$in": doc_ids}})
             if nodes:
                 self.vector_store.add(nodes)
-            self.manifest.upsert(ids=doc_ids, embeddings=[_DUMMY] * len(batch), metadatas=[
+            self.manifest.upsert(ids=doc_ids, embeddings=[_DUMMY] * len(batch),
+                                 documents=[w.article.raw_text for w in batch], metadatas=[
                 {**{k: getattr(w.article, k) or "" for k in DOC_FIELDS}, "path": w.article.path,
                  "doc_hash": w.article.content_hash, "file_hash": w.file_hash, "n_passages": len(w.passages)}
                 for w in batch])

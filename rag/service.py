@@ -296,10 +296,12 @@ class RagService:
     def document(self, doc_id: str) -> Document:
         """Metadata and the raw text that citation offsets index."""
         state = self._state(doc_id)
-        try:
-            text = parse(Path(state.path)).raw_text
-        except ArticleError:
-            text = ""
+        text = self.store.text_of(doc_id)
+        if text is None:  # an index written before manifest records kept the text
+            try:
+                text = parse(Path(state.path)).raw_text
+            except ArticleError:
+                text = ""
         return Document(**state.meta, passages=state.stored, text=text)
 
     def health(self) -> dict:

@@ -94,9 +94,6 @@ def test_every_newsqa_passage_is_exact(tmp_path, embedder) -> None:
     assert assert_passages_exact(svc) == report.passages_embedded
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (RagService.document; service/store owner): a corpus file edited on disk "
-                   "but not yet re-ingested is served as it is now while the citations index the text as ingested, "
-                   "so text[start:end] != quote. The service should serve the indexed text (or re-ingest first).")
 def test_citations_stay_exact_after_the_file_is_edited_before_reingest(tmp_path, embedder) -> None:
     (tmp_path / "corpus").mkdir()
     path = tmp_path / "corpus" / "ferry.txt"
@@ -106,5 +103,10 @@ def test_citations_stay_exact_after_the_file_is_edited_before_reingest(tmp_path,
     path.write_text("Correction added at the top by the editor.\n\n" + ferry_article("Skerrow", 38), encoding="utf-8")
     result = svc.ask("How many timber piles did engineers replace on Skerrow Island?")
     assert result.citations
+    for c in result.citations:
+        assert svc.document(c.doc_id).text[c.start:c.end] == c.quote
+    svc.ingest()  # after a re-ingest the edited text is served, and the citations index it
+    result = svc.ask("How many timber piles did engineers replace on Skerrow Island?")
+    assert svc.document("ferry").text.startswith("Correction added")
     for c in result.citations:
         assert svc.document(c.doc_id).text[c.start:c.end] == c.quote
