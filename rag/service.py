@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -21,7 +19,7 @@ from rag.progress import bar_or_lines
 from rag.retrieve import Hit, HybridRetriever, Idf, LexicalIndex, query_forms
 from rag.semantics import Semantics
 from rag.settings import Settings
-from rag.text import content_words, stem, tokens
+from rag.text import content_words
 
 if TYPE_CHECKING:
     from index.ingest import Progress

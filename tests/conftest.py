@@ -13,6 +13,10 @@ from rag.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 DEV_SET = ROOT / "tests" / "data" / "dev.jsonl"
+# The plumbing tests' question about the seeds: written for the tests, asked by no fitting set
+# (tests/data/*.jsonl), answered by one sentence whose highlighted name is HELD_OUT_ANSWER.
+HELD_OUT_Q = "Who is the secretary of Russia's Security Council?"
+HELD_OUT_ANSWER = "Nikolai Patrushev"
 
 
 @pytest.fixture(scope="session")

@@ -9,13 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from tests.conftest import make_settings
+from tests.conftest import HELD_OUT_ANSWER, HELD_OUT_Q, make_settings
 
 from rag.service import RagService
 from ui.api import create_app
 from ui.server import serve_in_thread
 
-BELARUS_Q = "Which country voted against the UN resolution?"
 KEY = "test-key-0123456789"
 # A fictional event with one unique fact, so that an answer can only come from this upload.
 NEW_NAME = "glimmerfen_lantern_festival.txt"
@@ -65,14 +64,14 @@ def upload(client: httpx.Client, name: str, data: bytes, headers: dict | None = 
 
 
 def test_ask_answers_with_exact_citations(client):
-    body = ask(client, BELARUS_Q)
-    assert "Belarus" in body["answer"] and not body["abstained"]
-    assert body["question"] == BELARUS_Q and body["citations"]
+    body = ask(client, HELD_OUT_Q)
+    assert HELD_OUT_ANSWER in body["answer"] and not body["abstained"]
+    assert body["question"] == HELD_OUT_Q and body["citations"]
     for c in body["citations"]:
         doc = client.get(f"/api/documents/{c['doc_id']}").json()
         assert doc["text"][c["start"]:c["end"]] == c["quote"]
-    assert any("Belarus" in c["quote"] for c in body["citations"])
-    assert len(ask(client, BELARUS_Q, top_k=2)["citations"]) <= 2
+    assert any(HELD_OUT_ANSWER in c["quote"] for c in body["citations"])
+    assert len(ask(client, HELD_OUT_Q, top_k=2)["citations"]) <= 2
 
 
 def test_off_topic_question_abstains(client):
@@ -92,14 +91,14 @@ def test_bad_questions_are_422_with_reason(client, question, message):
 
 def test_stream_says_what_happens_then_gives_the_answer(client):
     """Honest streaming: a status line naming how many articles are searched, then the whole answer."""
-    with client.stream("POST", "/api/ask/stream", json={"question": BELARUS_Q}) as r:
+    with client.stream("POST", "/api/ask/stream", json={"question": HELD_OUT_Q}) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("application/x-ndjson")
         events = [json.loads(line) for line in r.iter_lines() if line]
     status, final = events
     n = len(client.get("/api/documents").json())
     assert status == {"type": "status", "text": f"searching {n} articles…", "articles": n}
-    assert final["type"] == "answer" and final["citations"] and "Belarus" in final["answer"]
+    assert final["type"] == "answer" and final["citations"] and HELD_OUT_ANSWER in final["answer"]
 
 
 def test_documents_list_and_single(client, api_service):
@@ -194,7 +193,7 @@ def test_api_key_guards_writes_only(api_service):
         assert upload(c, "keyed.txt", NEW_ARTICLE.encode(), good).status_code == 200
         assert c.delete("/api/documents/keyed", headers=good).status_code == 200
         # reads stay open
-        assert "Belarus" in ask(c, BELARUS_Q)["answer"]
+        assert HELD_OUT_ANSWER in ask(c, HELD_OUT_Q)["answer"]
         assert c.get("/api/documents").status_code == 200
         assert c.get("/api/documents/000_7461797e538ad034").status_code == 200
     assert not (api_service.settings.corpus_dir / "keyed.txt").exists()
@@ -205,7 +204,7 @@ def test_api_key_reads_guards_reads(api_service):
     good = {"Authorization": f"Bearer {KEY}"}
     with serve_in_thread(create_app(settings, service=api_service)) as url, \
             httpx.Client(base_url=url, timeout=120) as c:
-        reads = [("POST", "/api/ask", {"question": BELARUS_Q}), ("POST", "/api/ask/stream", {"question": BELARUS_Q}),
+        reads = [("POST", "/api/ask", {"question": HELD_OUT_Q}), ("POST", "/api/ask/stream", {"question": HELD_OUT_Q}),
                  ("GET", "/api/documents", None), ("GET", "/api/documents/000_7461797e538ad034", None)]
         for method, path, body in reads:
             assert c.request(method, path, json=body).status_code == 401, path
@@ -220,12 +219,12 @@ def test_api_key_reads_guards_reads(api_service):
 
 
 def test_fifty_concurrent_asks(client):
-    questions = [BELARUS_Q, "Who won the 2022 FIFA World Cup?"] * 25
+    questions = [HELD_OUT_Q, "Who won the 2022 FIFA World Cup?"] * 25
     with ThreadPoolExecutor(max_workers=25) as pool:
         responses = list(pool.map(lambda q: client.post("/api/ask", json={"question": q}), questions))
     assert [r.status_code for r in responses] == [200] * 50
     for q, r in zip(questions, responses):
-        assert ("Belarus" in r.json()["answer"]) == (q == BELARUS_Q)
+        assert (HELD_OUT_ANSWER in r.json()["answer"]) == (q == HELD_OUT_Q)
 
 
 def test_asks_while_an_upload_is_ingested(client, api_service):
@@ -235,12 +234,12 @@ def test_asks_while_an_upload_is_ingested(client, api_service):
         uploader.start()
         futures = []
         while uploader.is_alive() or len(futures) < 16:
-            futures.append(pool.submit(client.post, "/api/ask", json={"question": BELARUS_Q}))
+            futures.append(pool.submit(client.post, "/api/ask", json={"question": HELD_OUT_Q}))
             time.sleep(0.02)
         uploader.join()
         responses = [f.result() for f in futures]
     assert result["r"].status_code == 200, result["r"].text
-    assert all(r.status_code == 200 and "Belarus" in r.json()["answer"] for r in responses)
+    assert all(r.status_code == 200 and HELD_OUT_ANSWER in r.json()["answer"] for r in responses)
     assert "48,213" in ask(client, NEW_Q)["answer"]
     assert client.delete(f"/api/documents/{NEW_ID}").status_code == 200
 

@@ -7,6 +7,7 @@ One server per module, with RAG_API_KEY set: running a test set needs the key li
 from __future__ import annotations
 
 import json
+from html import escape
 import os
 import re
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import ROOT, make_settings
+from tests.conftest import HELD_OUT_ANSWER, HELD_OUT_Q, ROOT, make_settings
 from tests.test_eval import SCORED_ROWS
 from tests.test_ui import DOCS, browser  # noqa: F401  (one Chromium for the module)
 
@@ -27,7 +28,6 @@ from ui.server import serve_in_thread
 
 KEY = "eval-tab-key-0123456789"
 BEARER = {"Authorization": f"Bearer {KEY}"}
-BELARUS_Q = "Which country voted against the UN resolution?"
 # test_eval's written set: one right answer, one scored wrong (a deliberately wrong gold), one abstention.
 ROWS = SCORED_ROWS
 
@@ -117,12 +117,12 @@ def test_my_feedback_becomes_the_test_set(client, base_url):
         "Not run: no feedback from this browser")
     with httpx.Client(base_url=base_url, timeout=120) as c:
         conv = c.post("/api/conversations", json={}, headers=me).json()
-        turn = c.post(f"/api/conversations/{conv['id']}/ask", json={"question": BELARUS_Q}, headers=me).json()
+        turn = c.post(f"/api/conversations/{conv['id']}/ask", json={"question": HELD_OUT_Q}, headers=me).json()
         assert c.post("/api/feedback", json={"message_id": turn["message_id"], "rating": 1}, headers=me) \
             .status_code == 201
     summary, html, _ = run_tab(client, None, choice="feedback", browser="feedback-browser")
     assert summary.startswith("**my feedback**: 1 questions") and metric_cell(html, "answer_accuracy") == "1.000"
-    assert BELARUS_Q in html and "Belarus" in html
+    assert escape(HELD_OUT_Q) in html and HELD_OUT_ANSWER in html
     # another browser sees none of it
     assert run_tab(client, None, choice="feedback", browser="someone-else")[0].startswith("Not run: no feedback")
 

@@ -7,8 +7,8 @@ import json
 from rag import cli
 from rag.conversations import Conversations, owner_id, feedback_testset
 from rag.evaluate import load_testset, run_cli
+from tests.conftest import HELD_OUT_ANSWER, HELD_OUT_Q
 
-BELARUS_Q = "Which country voted against the UN resolution?"
 OFF_TOPIC = "Who won the 2022 FIFA World Cup?"
 UN_COUNT_Q = "How many countries approved the UN resolution?"
 
@@ -18,7 +18,7 @@ def test_feedback_export_round_trips_through_rag_eval(seeded, tmp_path, monkeypa
     store = Conversations(f"sqlite:///{data / 'conversations.sqlite3'}")
     me = owner_id("browser-1")
     cid = store.create(me)["id"]
-    up = store.add_turn(me, cid, BELARUS_Q, seeded.ask(BELARUS_Q))
+    up = store.add_turn(me, cid, HELD_OUT_Q, seeded.ask(HELD_OUT_Q))
     refused = seeded.ask(OFF_TOPIC)
     assert refused.abstained
     right_refusal = store.add_turn(me, cid, OFF_TOPIC, refused)
@@ -36,8 +36,8 @@ def test_feedback_export_round_trips_through_rag_eval(seeded, tmp_path, monkeypa
     assert cli.main(["feedback", "export", "--out", str(out)]) == 0
     assert "3 test-set rows" in capsys.readouterr().err
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert [r["question"] for r in rows] == [BELARUS_Q, OFF_TOPIC, UN_COUNT_Q]
-    assert rows[0]["answers"] == ["Belarus"] and rows[0]["answerable"]
+    assert [r["question"] for r in rows] == [HELD_OUT_Q, OFF_TOPIC, UN_COUNT_Q]
+    assert rows[0]["answers"] == [HELD_OUT_ANSWER] and rows[0]["answerable"]
     assert rows[1] == {"id": rows[1]["id"], "question": OFF_TOPIC, "answers": [], "sources": [], "answerable": False}
     assert rows[2]["answers"] == ["119 countries"] and rows[2]["sources"] == [count.citations[0].doc_id]
     assert len(load_testset(out)) == 3  # the format rag eval reads

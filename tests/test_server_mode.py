@@ -16,8 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.chroma_server import ChromaServer, free_port
+from tests.chroma_server import ChromaServer
 from tests.conftest import ROOT, SEEDS
+from tests.processes import free_port, wait_healthy
 from tests.test_reliability import index_view
 
 import index.ingest
@@ -59,17 +60,8 @@ def start_app(settings: Settings) -> tuple[subprocess.Popen, str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
-def wait_up(proc: subprocess.Popen, url: str, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read()
-        try:
-            if httpx.get(f"{url}/api/health", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError("app did not start")
+def wait_up(proc: subprocess.Popen, url: str) -> None:
+    wait_healthy(proc, url, 300, proc.stderr.read)
 
 
 def test_two_app_processes_see_each_others_adds_and_deletes(tmp_path, shared_url) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 from index.article import ArticleError
 from rag.service import QuestionError, RagService
 from tests.conftest import ROOT, SEEDS, assert_passages_exact, make_settings
+from tests.processes import free_port, wait_healthy
 
 SEED_000 = "000_7461797e538ad034"
 
@@ -251,12 +251,6 @@ def test_a_second_process_ingest_is_seen_by_a_running_service(service) -> None:
 
 # --- the first start of `rag serve` on an empty index, another corpus ---------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 UPLOAD_LIMIT = 2000
 
 
@@ -274,16 +268,7 @@ def served(tmp_path_factory) -> Iterator[tuple[str, Path]]:
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 600
-        while True:
-            assert proc.poll() is None, (base / "serve.log").read_text()
-            assert time.monotonic() < deadline, "rag serve did not answer within 600 s"
-            try:
-                if httpx.get(f"{url}/api/health", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
+        wait_healthy(proc, url, 600, (base / "serve.log").read_text)
         yield url, corpus
     finally:
         proc.terminate()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import ROOT, make_settings
+from tests.conftest import HELD_OUT_ANSWER, HELD_OUT_Q, ROOT, make_settings
 
 from rag import cli
 from rag.models import Answer, Citation
@@ -24,7 +24,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 DOCS = ROOT / "docs"
-BELARUS_Q = "Which country voted against the UN resolution?"
 PATRUSHEV_Q = "Who is Nikolai Patrushev?"
 OFF_TOPIC = "Who won the 2022 FIFA World Cup?"
 UN_COUNT_Q = "How many countries approved the UN resolution?"
@@ -122,25 +121,25 @@ def test_article_text_is_escaped_and_links_are_http_only():
 # --- through gradio_client ------------------------------------------------------------------------------------
 
 def test_chat_event_answers_with_cards_and_history(chat_client, ui_service):
-    reply = ask(chat_client, BELARUS_Q)
-    assert '<mark class="rag-hl">Belarus</mark>' in reply and reply.count('class="rag-cite"') >= 2
+    reply = ask(chat_client, HELD_OUT_Q)
+    assert f'<mark class="rag-hl">{HELD_OUT_ANSWER}</mark>' in reply and reply.count('class="rag-cite"') >= 2
     refusal = ask(chat_client, OFF_TOPIC)
     assert "Not found in the articles. Closest passages:" in refusal and "rag-cite" in refusal
-    history = to_history([{"role": "user", "content": "How many countries approved the UN resolution?"},
+    history = to_history([{"role": "user", "content": HELD_OUT_Q},
                           {"role": "assistant", "content": [{"type": "text", "text": reply}]}])
-    assert history[1]["content"].startswith("Only one country, Belarus") and "<" not in history[1]["content"]
+    assert history[1]["content"].startswith(f"{HELD_OUT_ANSWER}, the secretary") and "<" not in history[1]["content"]
 
 
 def test_conversations_survive_a_server_restart(ui_service):
     me = {"X-Client-Id": "restart-browser"}
     with serve_in_thread(create_app(ui_service.settings, service=ui_service)) as url:
         conv = httpx.post(url + "/api/conversations", json={}, headers=me).json()
-        turn = httpx.post(f"{url}/api/conversations/{conv['id']}/ask", json={"question": BELARUS_Q}, headers=me,
+        turn = httpx.post(f"{url}/api/conversations/{conv['id']}/ask", json={"question": HELD_OUT_Q}, headers=me,
                           timeout=120).json()
     fresh = RagService(ui_service.settings, embedder=ui_service.embedder)  # a new process's view
     with serve_in_thread(create_app(ui_service.settings, service=fresh)) as url:
         saved = httpx.get(f"{url}/api/conversations/{conv['id']}", headers=me).json()
-    assert saved["title"] == BELARUS_Q and saved["messages"][1]["answer"] == turn["answer"]
+    assert saved["title"] == HELD_OUT_Q and saved["messages"][1]["answer"] == turn["answer"]
 
 
 # --- in headless Chromium -------------------------------------------------------------------------------------
@@ -186,10 +185,10 @@ def test_browser_desktop(browser, base_url, ui_service):
     docs = page.locator("#rag-doc-list .rag-docs li")
     expect(docs).to_have_count(len(ui_service.documents()), timeout=30_000)
     _ask_in_browser(page, PATRUSHEV_Q, 1)
-    _ask_in_browser(page, BELARUS_Q, 2)
+    _ask_in_browser(page, HELD_OUT_Q, 2)
     assert _in_viewport_top(page, ".rag-final"), "the new answer's top is not in view"
     assert _visible_quotes(page) == 1
-    expect(page.locator(".rag-final").last.locator(".rag-hl")).to_have_text("Belarus")
+    expect(page.locator(".rag-final").last.locator(".rag-hl")).to_have_text(HELD_OUT_ANSWER)
     page.screenshot(path=str(DOCS / "chat-desktop.png"))
     page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
     text = page.inner_text("#rag-chatbot")
@@ -226,7 +225,7 @@ def test_browser_phone(browser, base_url):
     expect(page.locator("#question textarea")).to_be_visible(timeout=30_000)
     page.wait_for_timeout(800)
     assert page.locator(".sidebar.open").count() == 0, "the sidebar covers the chat on a phone"
-    _ask_in_browser(page, BELARUS_Q, 1)
+    _ask_in_browser(page, HELD_OUT_Q, 1)
     assert _in_viewport_top(page, ".rag-final") and _visible_quotes(page) == 1
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 391, f"page is {width}px wide on a 390px phone"
