@@ -427,9 +427,7 @@ class Store:
     def query(self, embedding: list[float], k: int, where: dict | None = None) -> list[tuple[str, float]]:
         """Dense search: ``(passage_id, cosine similarity)`` best first; ``where`` is a Chroma metadata
         filter applied inside the search (e.g. ``{"doc_id": {"$in": [...]}}``)."""
-        with self._guard():
-            if self.collection.count() == 0:
-                return []
+        with self._guard():  # no count first: it costs O(N) in Chroma's SQLite, and an empty search is fine
             res = self.vector_store.query(VectorStoreQuery(query_embedding=embedding, similarity_top_k=k),
                                           **({"where": where} if where else {}))
         # ChromaVectorStore reports exp(-distance); with cosine distance that maps back to cosine.

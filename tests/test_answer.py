@@ -186,3 +186,21 @@ def test_typo_correction() -> None:
     assert lexical.correct("did they condem the coup") == "did they condemn the coup"  # no such word
     assert lexical.correct("which general") == "which general"  # an inflection of "generals" is no slip
     assert lexical.correct("the name") == "the name"  # too short to call "came" a slip of it
+
+
+def test_semantics_cache_is_bounded_and_changes_no_score(embedder) -> None:
+    """A serving process must not grow with the questions asked: the vector cache keeps at most its
+    size, and a score is the same whether its vectors came from the cache or the model."""
+    from rag.semantics import Semantics
+
+    sentences = [f"The ferry to island number {i} left the harbour at dawn." for i in range(30)]
+    words = [content_words(s) for s in sentences]
+    question_words = {w: 1.0 for w in content_words("When did the ferry leave the harbour?")}
+    cold = Semantics(embedder.get_text_embedding_batch, embedder.get_query_embedding, cache_size=10**6)
+    small = Semantics(embedder.get_text_embedding_batch, embedder.get_query_embedding, cache_size=12)
+    for _ in range(2):  # the second pass reads what the first cached (and evicted)
+        assert small.similarity("When did the ferry leave?", sentences) == pytest.approx(
+            cold.similarity("When did the ferry leave?", sentences), abs=1e-5)
+        assert small.soft_coverage(question_words, words) == pytest.approx(
+            cold.soft_coverage(question_words, words), abs=1e-5)
+        assert len(small._vectors) <= 12
