@@ -1,6 +1,10 @@
 """Answer-quality ablation: switch each lever off in turn and score the test set.
 
-    python bench/ablation.py [TESTSET]        (default tests/data/dev.jsonl; about 20 s a row on it)
+    python bench/ablation.py [TESTSET [VARIANT ...]]   (default tests/data/dev.jsonl, every variant;
+                                                        about 20 s a row on it)
+
+The corpus is RAG_CORPUS_DIR's (the seeds by default): for NewsQA dev,
+``RAG_CORPUS_DIR=../shared/newsqa/corpus python bench/ablation.py ../shared/newsqa/dev.jsonl``.
 
 Nothing is refitted per row: each row shows what the lever adds to the system as shipped.
 The index is built once from the default corpus in a temporary folder.
@@ -35,12 +39,12 @@ VARIANTS: dict[str, list[AbstractContextManager]] = {
     "without outlet/role words": [mock.patch("rag.retrieve.field_words", lambda *a: "")],
     "without role lines (found by article, named by its title)": [
         mock.patch("rag.retrieve.role_stems", lambda text: frozenset())],
-    "without each retriever's best 3 in the pool": [mock.patch.object(rag.service, "KEEP_EACH", 0)],
     "answer pool 5 passages (not 12)": [mock.patch.object(rag.service, "ANSWER_POOL", 5)],
     "without answer-type cues": [mock.patch("rag.answer.answer_type", lambda q: None)],
     "without exact coverage": [_weight("coverage")],
     "without soft coverage": [_weight("soft_coverage")],
     "without sentence similarity": [_weight("similarity")],
+    "without query-time sentence and word vectors": [mock.patch.object(rag.service, "Semantics", lambda *a: None)],
     "without fused passage rank": [_weight("fused")],
     "without passage cosine": [_weight("passage_dense")],
     "without the asked-for name's nearness": [_weight("name_nearness")],
@@ -48,21 +52,22 @@ VARIANTS: dict[str, list[AbstractContextManager]] = {
     "without typo correction": [mock.patch.object(LexicalIndex, "correct", lambda self, q: q)],
     "without the rare-name rule": [mock.patch("rag.answer.missing_name", lambda q, c, idf: 0.0)],
     "without the named-slot rule": [mock.patch.object(rag.answer, "NAMED", "-")],
-    "dense only (no BM25)": [mock.patch.object(LexicalIndex, "search", lambda self, q, k: [])],
-    "BM25 only (no dense)": [mock.patch.object(RagService, "_dense", lambda self, q, k: [])],
+    "dense only (no BM25)": [mock.patch.object(LexicalIndex, "search", lambda *a, **kw: [])],
+    "BM25 only (no dense)": [mock.patch.object(RagService, "_dense", lambda *a, **kw: [])],
 }
 
 
 def main() -> None:
     testset = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("tests/data/dev.jsonl")
     rows = load_testset(testset)
+    variants = {name: VARIANTS[name] for name in sys.argv[2:]} or VARIANTS
     with tempfile.TemporaryDirectory() as tmp:
         service = RagService(Settings(data_dir=Path(tmp)).resolved())
         service.ingest()
         texts = {d.doc_id: service.document(d.doc_id).text for d in service.documents()}
         print("| variant | " + " | ".join(KEYS) + " |")
         print("|---" * (len(KEYS) + 1) + "|")
-        for name, patches in VARIANTS.items():
+        for name, patches in variants.items():
             with ExitStack() as stack:
                 for p in patches:
                     stack.enter_context(p)

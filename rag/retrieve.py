@@ -20,8 +20,6 @@ from rag.text import STOPWORDS, content_words, normalize, stem, tokens
 RRF_K = 60.0
 LEXICAL_DEPTH = 50  # BM25 candidates considered per query
 DUPLICATE_JACCARD = 0.7
-EXPAND_ARTICLES = 0  # the best articles whose own nearest passages join the pool (small-to-big)
-EXPAND_PASSAGES = 4  # ... per article
 SLIP_MIN_CHARS = 6  # shorter words are one letter off too many others ("name"/"came")
 _WORD = re.compile(r"[A-Za-z]+")
 
@@ -228,11 +226,9 @@ class HybridRetriever:
     def by_id(self) -> dict[str, StoredPassage]:
         return self.lexical.by_id
 
-    def retrieve(self, question: str, k: int, keep_each: int = 0, filters: Filters | None = None) -> list[Hit]:
-        """The ``k`` best passages by fused rank, then any of each retriever's own ``keep_each``
-        best not among them: a short byline is a strong BM25 match and a weak dense one. Then the
-        best articles' own passages nearest the question (small-to-big), and, if the question asks
-        for a role (byline, dateline, photo credit), the lines playing it in the articles found:
+    def retrieve(self, question: str, k: int, filters: Filters | None = None) -> list[Hit]:
+        """The ``k`` best passages by fused rank, then, if the question asks for a role (byline,
+        dateline, photo credit), the lines playing it in the articles found:
         "June 22, 2021" matches no question about "the article on ...". ``filters`` limit every
         search to the chosen articles.
         """
@@ -243,7 +239,6 @@ class HybridRetriever:
             return []
         where = {"doc_id": {"$in": sorted(docs)}} if docs is not None else None
         allowed = {pid for d in docs for pid in self.lexical.docs[d]} if docs is not None else None
-        within: dict[str, float] = {}  # cosines of passages found inside the best articles (small-to-big)
         depth = max(self.depth, k)
         # Records written after the in-memory index was last synced are ignored until then.
         denses = [[(pid, s) for pid, s in self._dense(form, depth, where) if pid in self.by_id]
@@ -251,22 +246,20 @@ class HybridRetriever:
         lexical = self.lexical.search(question, depth, allowed)
         fused = _rrf([[pid for pid, _ in ranking] for ranking in (*denses, lexical)],
                      [self.weights[0]] * len(denses) + [self.weights[1]])
-        dense = denses[0]
         # a passage's cosine to the question as asked, or to its keyword form if only that found it
         dense_of = {pid: s for ranking in reversed(denses) for pid, s in ranking}
         lexical_of = dict(lexical)
-        sure = {pid for ranking in (dense, lexical) for pid, _ in ranking[:keep_each]}
 
         def hit(pid: str) -> Hit:
             p = self.by_id[pid]
-            return Hit(p, fused.get(pid, 0.0), dense_of.get(pid, 0.0) or within.get(pid, 0.0),
+            return Hit(p, fused.get(pid, 0.0), dense_of.get(pid, 0.0),
                        lexical_of.get(pid, 0.0), fields=self.lexical.fields[pid], before=self.lexical.before(p),
                        roles=self.lexical.roles.get(pid, frozenset()))
 
         hits: list[Hit] = []
         for pid in sorted(fused, key=fused.get, reverse=True):
-            if len(hits) >= k and pid not in sure:
-                continue
+            if len(hits) >= k:
+                break
             passage = self.by_id[pid]
             twin = next((h for h in hits if _near_duplicate(h.passage, passage)), None)
             if twin is not None:  # a repeat within one article (a headline printed twice) is just dropped
@@ -276,20 +269,7 @@ class HybridRetriever:
             hits.append(hit(pid))
         asked = {stem(w) for w in content_words(question)}
         taken = {h.passage.passage_id for h in hits}
-        within.update(self._within_articles(question, hits, taken))
-        hits += [hit(pid) for pid in within]
-        taken = {h.passage.passage_id for h in hits}
         for doc_id in dict.fromkeys(h.passage.doc_id for h in hits):
             hits += [hit(pid) for pid in self.lexical.role_passages.get(doc_id, ())
                      if pid not in taken and self.lexical.roles[pid] & asked]
         return hits
-
-    def _within_articles(self, question: str, hits: list[Hit], taken: set[str]) -> dict[str, float]:
-        """Small-to-big: the passages of the best articles that are nearest the question, wherever
-        corpus-wide ranking put them (the article is found by its headline and lead, the answer may
-        sit in a paragraph that shares few words with the question)."""
-        articles = list(dict.fromkeys(h.passage.doc_id for h in hits))[:EXPAND_ARTICLES]
-        if not articles:
-            return {}
-        found = self._dense(question, EXPAND_PASSAGES * len(articles), {"doc_id": {"$in": articles}})
-        return {pid: score for pid, score in found if pid in self.by_id and pid not in taken}
