@@ -39,6 +39,7 @@ VARIANTS: dict[str, list[AbstractContextManager]] = {
     "without outlet/role words": [mock.patch("rag.retrieve.field_words", lambda *a: "")],
     "without role lines (found by article, named by its title)": [
         mock.patch("rag.retrieve.role_stems", lambda text: frozenset())],
+    "without each retriever's best 3 in the pool": [mock.patch.object(rag.service, "KEEP_EACH", 0)],
     "answer pool 5 passages (not 12)": [mock.patch.object(rag.service, "ANSWER_POOL", 5)],
     "without answer-type cues": [mock.patch("rag.answer.answer_type", lambda q: None)],
     "without exact coverage": [_weight("coverage")],
@@ -50,6 +51,8 @@ VARIANTS: dict[str, list[AbstractContextManager]] = {
     "without the asked-for name's nearness": [_weight("name_nearness")],
     "without the keyword-form dense query": [mock.patch("rag.retrieve.query_forms", lambda q: [q])],
     "without typo correction": [mock.patch.object(LexicalIndex, "correct", lambda self, q: q)],
+    "without the answer's next sentence": [mock.patch("rag.answer._with_next", lambda *a: None)],
+    "rare-name context without the article's lead": [mock.patch.object(rag.answer, "LEAD_LINES", 0)],
     "without the rare-name rule": [mock.patch("rag.answer.missing_name", lambda q, c, idf: 0.0)],
     "without the named-slot rule": [mock.patch.object(rag.answer, "NAMED", "-")],
     "dense only (no BM25)": [mock.patch.object(LexicalIndex, "search", lambda *a, **kw: [])],

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from index.boilerplate import content_lines
 from rag.abstention import Abstainer
 from rag.fields import role_stems
-from rag.models import Answer, Citation
+from rag.models import MAX_ANSWER_CHARS, Answer, Citation
 from rag.semantics import Semantics
 from rag.retrieve import Hit
 from rag.text import STOPWORDS, content_words, fold, sentence_spans, stem, tokens
@@ -239,31 +241,76 @@ def _citation(hit: Hit) -> Citation:
                     also_in=[d.doc_id for d in hit.duplicates])
 
 
-def features(question: str, best: Candidate, hits: list[Hit], idf: dict[str, float]) -> dict[str, float]:
-    """Evidence that the best sentence answers the question: what the abstention model reads."""
+def features(question: str, best: Candidate, hits: list[Hit], idf: dict[str, float],
+             body: str | None = None) -> dict[str, float]:
+    """Evidence that the best sentence answers the question: what the abstention model reads.
+    The rare-name rule's context is the answer's passage, the one before it, the sentence the answer
+    takes after the best one, and the article's lead (``body``: the article's text), where a story
+    names its subject."""
     hit = hits[best.hit_rank]
-    context = f"{hit.passage.meta.get('title') or ''} {hit.before} {hit.passage.text} {hit.fields}"
+    joined = _with_next(best, body)
+    lead = " ".join(body[s:e] for s, e in content_lines(body)[:LEAD_LINES]) if body else ""
+    more = f"{joined[0][len(best.text):] if joined else ''} {lead}"
+    context = f"{hit.passage.meta.get('title') or ''} {hit.before} {hit.passage.text} {more} {hit.fields}"
     return {"dense": max(h.dense for h in hits), "soft_coverage": best.soft_coverage, "nearness": best.nearness,
             "missing_name": missing_name(question, context, idf)}
 
 
 def answer(question: str, hits: list[Hit], idf: dict[str, float], semantics: Semantics | None = None,
-           abstainer: Abstainer | None = None, asked: str | None = None) -> Answer:
+           abstainer: Abstainer | None = None, asked: str | None = None,
+           article: Callable[[str], str | None] | None = None) -> Answer:
     """Answer from the hits, or abstain when the evidence is too weak.
 
     ``asked`` is the question as the user typed it, for the reply, when ``question`` is its
-    typo-corrected form."""
+    typo-corrected form. ``article`` gives an article's text as indexed: with it the answer is the
+    best sentence and the one after it (see ``_with_next``)."""
     ranked = candidates(question, hits, idf, semantics)
     asked = asked or question
     abstain = Answer(question=asked, answer=ABSTAIN_TEXT.format(question=asked), abstained=True, confidence=0.0)
     if not ranked:
         return abstain
     best = ranked[0]
-    abstainer = abstainer or Abstainer.default()
-    conf = 0.0 if ruled_out(question, best) else abstainer.probability(features(question, best, hits, idf))
     first = hits[best.hit_rank]
+    body = article(first.passage.doc_id) if article else None
+    joined = _with_next(best, body)
+    text, span = joined[0] if joined else best.text, best.span
+    if joined:
+        span = answer_span(answer_type(question), text, {stem(w) for w in content_words(question)}, idf,
+                           credit=bool(first.roles))[1] or span
+    abstainer = abstainer or Abstainer.default()
+    conf = 0.0 if ruled_out(question, best) else abstainer.probability(features(question, best, hits, idf, body))
     citations = [_citation(first)] + [_citation(h) for i, h in enumerate(hits) if i != best.hit_rank]
     if conf < abstainer.threshold:
         return abstain.model_copy(update={"confidence": round(conf, 4), "citations": citations})
-    return Answer(question=asked, answer=best.text, abstained=False, confidence=round(conf, 4),
-                  citations=citations, highlight=list(best.span) if best.span else None)
+    if joined and joined[1] > citations[0].end:  # the first citation holds the whole answer
+        end = joined[1]
+        citations[0] = citations[0].model_copy(update={"end": end, "quote": body[citations[0].start:end]})
+    return Answer(question=asked, answer=text, abstained=False, confidence=round(conf, 4),
+                  citations=citations, highlight=list(span) if span else None)
+
+
+LEAD_LINES = 2  # the article's lead: its first two content lines (a headline and a lead sentence, or two)
+
+
+def _with_next(best: Candidate, text: str | None) -> tuple[str, int] | None:
+    """The best sentence and the next one of its article, verbatim, with the offset where they end.
+    News often names what was asked about in one sentence and gives the answer in the next
+    ("... the death of a pregnant soldier found in a motel." / "Spc. Megan Lynn Touma, 23, was ...").
+    None when the best sentence answers by itself (a phrase of the asked-for type right beside the
+    question's words: "140 traders signed up"), is no full sentence, or the pair would pass
+    MAX_ANSWER_CHARS or reach into page furniture."""
+    if not text or text[best.start:best.end] != best.text:
+        return None
+    if best.nearness >= 1.0 or not best.statement:
+        return None  # it holds the asked-for phrase beside the question's words; or a byline, a dateline
+    rest = text[best.end:best.start + MAX_ANSWER_CHARS + 1]
+    at = best.end + len(rest) - len(rest.lstrip())
+    following = sentence_spans(rest.lstrip())
+    if not following:
+        return None
+    start, end = at + following[0][0], at + following[0][1]
+    if end - best.start > MAX_ANSWER_CHARS or not any(s <= start and end <= e for s, e in content_lines(text)):
+        return None  # too long, or page furniture the passages leave out ("Watch the video »")
+    if not _STATEMENT.search(text[start:end]):
+        return None
+    return text[best.start:end], end

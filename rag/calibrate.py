@@ -121,7 +121,8 @@ def collect(service: RagService, testset: Path) -> list[dict]:
         best = ranked[0] if ranked else None
         correct = bool(best and row.answerable and matches(best.text, row.answers))
         rows.append({"set": testset.stem, "row": row, "correct": correct,
-                     "features": features(query, best, hits, snap.idf) if best else {},
+                     "features": features(query, best, hits, snap.idf,
+                                          service.store.text_of(hits[best.hit_rank].passage.doc_id)) if best else {},
                      "ruled_out": bool(best and ruled_out(query, best))})
     return rows
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.models import Answer
+from rag.models import MAX_ANSWER_CHARS, Answer
 from rag.progress import bar_or_lines
 from rag.text import normalize
 
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from index.ingest import Progress
     from rag.service import RagService
 
-MAX_ANSWER_CHARS = 400
 METRICS = ("article_hit@1", "article_hit@5", "hit@1", "hit@3", "hit@5", "mrr", "answer_accuracy", "citation_accuracy",
            "abstention_precision", "abstention_recall", "false_abstentions", "latency_ms_p50", "latency_ms_p95")
 _REQUIRED = {"id": str, "question": str, "answers": list, "sources": list, "answerable": bool}

@@ -21,6 +21,9 @@ class Citation(BaseModel):
     also_in: list[str] = Field(default_factory=list, description="Other articles carrying the same passage.")
 
 
+MAX_ANSWER_CHARS = 400  # the answer contract: at most two sentences and this many characters
+
+
 class Answer(BaseModel):
     question: str
     answer: str

@@ -226,9 +226,11 @@ class HybridRetriever:
     def by_id(self) -> dict[str, StoredPassage]:
         return self.lexical.by_id
 
-    def retrieve(self, question: str, k: int, filters: Filters | None = None) -> list[Hit]:
-        """The ``k`` best passages by fused rank, then, if the question asks for a role (byline,
-        dateline, photo credit), the lines playing it in the articles found:
+    def retrieve(self, question: str, k: int, keep_each: int = 0, filters: Filters | None = None) -> list[Hit]:
+        """The ``k`` best passages by fused rank, then any of each retriever's own ``keep_each``
+        best not among them: a short byline is a strong BM25 match and a weak dense one, and a passage
+        that only BM25 finds ranks below everything the two dense searches found. Then, if the
+        question asks for a role (byline, dateline, photo credit), the lines playing it in the articles found:
         "June 22, 2021" matches no question about "the article on ...". ``filters`` limit every
         search to the chosen articles.
         """
@@ -249,6 +251,7 @@ class HybridRetriever:
         # a passage's cosine to the question as asked, or to its keyword form if only that found it
         dense_of = {pid: s for ranking in reversed(denses) for pid, s in ranking}
         lexical_of = dict(lexical)
+        sure = {pid for ranking in (denses[0], lexical) for pid, _ in ranking[:keep_each]}
 
         def hit(pid: str) -> Hit:
             p = self.by_id[pid]
@@ -258,8 +261,8 @@ class HybridRetriever:
 
         hits: list[Hit] = []
         for pid in sorted(fused, key=fused.get, reverse=True):
-            if len(hits) >= k:
-                break
+            if len(hits) >= k and pid not in sure:
+                continue
             passage = self.by_id[pid]
             twin = next((h for h in hits if _near_duplicate(h.passage, passage)), None)
             if twin is not None:  # a repeat within one article (a headline printed twice) is just dropped

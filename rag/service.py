@@ -37,6 +37,7 @@ class NotFound(KeyError):
 
 
 ANSWER_POOL = 12  # passages whose sentences compete to be the answer; the best top_k are cited
+KEEP_EACH = 3  # ... plus dense's and BM25's own best three, wherever fusion ranks them
 _SAFE_NAME = re.compile(r"^[\w][\w.-]{0,150}$")
 _FOLLOW_UP = re.compile(r"^\s*(?:and|but|also|so|what about|how about)\b|\b(?:it|its|they|them|their|that|this|"
                         r"those|these|he|she|him|her|there)\b", re.I)
@@ -249,13 +250,13 @@ class RagService:
             raise QuestionError(f"question is longer than {self.settings.max_question_chars} characters")
         return question
 
-    def retrieve(self, question: str, top_k: int | None = None,
+    def retrieve(self, question: str, top_k: int | None = None, keep_each: int = 0,
                  filters: Filters | None = None) -> list[Hit]:
         snap = self.snapshot()
         for form in query_forms(question):  # the model runs outside the read lock
             self._query_vector(form)
         with self._read_lock:
-            return snap.retriever.retrieve(question, top_k or self.settings.top_k, filters)
+            return snap.retriever.retrieve(question, top_k or self.settings.top_k, keep_each, filters)
 
     def ask(self, question: str, top_k: int | None = None, history: list[dict[str, str]] | None = None,
             filters: Filters | None = None) -> Answer:
@@ -264,7 +265,7 @@ class RagService:
         focus, hits = self.evidence(question, history, max(top_k, ANSWER_POOL), filters)
         snap = self.snapshot()
         with self._read_lock:
-            result = answer(focus, hits, snap.idf, snap.semantics, asked=question)
+            result = answer(focus, hits, snap.idf, snap.semantics, asked=question, article=self.store.text_of)
         return result.model_copy(update={"citations": result.citations[:top_k]})
 
     def evidence(self, question: str, history: list[dict[str, str]] | None = None,
@@ -278,7 +279,7 @@ class RagService:
             correct = snap.retriever.lexical.correct
             focus, context = correct(question), contextualize(question, history)
             query = focus if context == question else correct(context)
-        return focus, self.retrieve(query, k, filters)
+        return focus, self.retrieve(query, k, KEEP_EACH, filters)
 
     def documents(self) -> list[DocumentInfo]:
         return [DocumentInfo(**state.meta, passages=state.stored)

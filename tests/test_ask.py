@@ -228,3 +228,49 @@ def test_cli_ask_json_contract(seeded) -> None:
     docs = subprocess.run([sys.executable, "-m", "rag.cli", "docs", "--json"], capture_output=True, text=True,
                           env=env, cwd=ROOT, check=True)
     assert {d["doc_id"] for d in json.loads(docs.stdout)} == {d.doc_id for d in seeded.documents()}
+
+
+# News as wire stories write it: one sentence a paragraph, the subject named in the lead, the answer
+# often in the sentence after the one that matches the question. Written for these tests.
+HARBOUR_NEWS = """SKERROW, Orkney -- A new winter ferry timetable was announced on Monday after months of cancelled \
+crossings.
+
+Marta Quillfeather, the harbour master of Skerrow, said the change follows a stormy autumn in which one crossing \
+in five was called off.
+
+Police in Skerrow are also investigating the theft of a lifeboat from the harbour overnight on Sunday, officials said.
+
+The Grey Heron was built in 1987 and is worth about 40,000 pounds.
+
+Islanders had petitioned the council for an earlier morning boat.
+
+The first boat will now leave the pier at 6:40 a.m., an hour earlier than before.
+"""
+
+
+@pytest.fixture(scope="module")
+def harbour(tmp_path_factory, embedder) -> RagService:
+    base = tmp_path_factory.mktemp("harbour")
+    (base / "corpus").mkdir()
+    (base / "corpus" / "skerrow_ferry.txt").write_text(HARBOUR_NEWS, encoding="utf-8")
+    svc = RagService(make_settings(base), embedder=embedder)
+    svc.ingest()
+    return svc
+
+
+def test_an_answer_takes_the_next_sentence_and_its_citation_holds_both(harbour) -> None:
+    result = harbour.ask("Which lifeboat was stolen from the harbour at Skerrow overnight?")
+    assert not result.abstained and result.answer.startswith("Police in Skerrow")
+    assert "Grey Heron" in result.answer and sentences(result.answer) == 2
+    first = result.citations[0]
+    assert result.answer in first.quote  # the first citation holds the whole answer, exactly
+    assert_cited_exactly(harbour, result)
+
+
+def test_the_rare_name_rule_reads_the_lead(harbour) -> None:
+    """The answering sentence never names the harbour master; the article's lead does (its second
+    line: the first is the title). A name the article never mentions still means the articles don't say."""
+    named = harbour.ask("How much earlier will the first boat leave under Marta Quillfeather's timetable?")
+    assert not named.abstained and "an hour earlier" in named.answer
+    stranger = harbour.ask("How much earlier will the first boat leave under Jonas Brekkevold's timetable?")
+    assert stranger.abstained

@@ -76,9 +76,9 @@ def test_evaluate_tab_runs_an_uploaded_set_and_shows_the_report(client, tiny_set
     assert metric_cell(html, "false_abstentions") == "0" and metric_cell(html, "n") == "3"
     order = re.findall(r'<tr class="(fail|pass)" id="q-([^"]+)"', html)
     assert order[0] == ("fail", "wrong-gold") and {i for _, i in order} == {r["id"] for r in ROWS}
-    right = re.search(r'id="q-right">(.*?)</tr>', html).group(1)
+    right = re.search(r'id="q-right">(.*?)</tr>', html, re.S).group(1)  # a two-sentence answer spans lines
     assert "Patrushev" in right and right.count('class="ok"') >= 3   # status, answer ok, citation ok
-    assert "ABSTAINED" in re.search(r'id="q-off-topic">(.*?)</tr>', html).group(1)
+    assert "ABSTAINED" in re.search(r'id="q-off-topic">(.*?)</tr>', html, re.S).group(1)
     # the same report as a file to download: a whole page holding the very same block
     page = httpx.get(download["value"]["url"], headers=BEARER, timeout=30).text
     assert page.startswith("<!DOCTYPE html>") and '<tr class="fail" id="q-wrong-gold">' in page

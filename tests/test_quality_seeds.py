@@ -81,8 +81,7 @@ def other_corpus(tmp_path_factory, embedder) -> RagService:
 
 
 @pytest.mark.parametrize("question, gold", [
-    pytest.param("How much did the Oakridge library renovation cost?", "6 million dollars",
-                 marks=MISS("answers the sentence naming the renovation, not the next one giving its cost")),
+    ("How much did the Oakridge library renovation cost?", "6 million dollars"),  # in the answer's second sentence
     ("Who chairs the Port Vellum regatta?", "Tomas Eberle"),
     ("How many books does the new reading room hold?", "12,000"),
     ("Who rang the fog bell at the Lindqvist festival?", "Freja Holm"),
