@@ -510,21 +510,24 @@ class Store:
             got = self.collection.query(query_embeddings=[list(probe["embeddings"][0])], n_results=n, include=[])
         return len(got["ids"][0])
 
-    def _probe(self, n: int, sample: int) -> list[str]:
-        """Each sampled record's own vector must find it (a lost vector segment fails here)."""
-        offset = random.randrange(max(1, n - sample + 1))
+    def _probe(self, n: int, sample: int, windows: int = 8) -> list[str]:
+        """Each sampled record's own vector must find it (a lost vector segment fails here). The sample is
+        ``windows`` runs of records from random places: records not yet moved into the vector segment are
+        found whatever its state, so one run could fall among them and see nothing."""
+        size = max(1, sample // windows)
+        offsets = random.sample(range(max(1, n - size + 1)), min(windows, max(1, n - size + 1)))
         try:
             with self._guard():
-                got = self.collection.get(limit=sample, offset=offset, include=["embeddings"])
-                res = self.collection.query(query_embeddings=[list(e) for e in got["embeddings"]],
-                                            n_results=1, include=["distances"])
+                vectors = [list(e) for o in offsets
+                           for e in self.collection.get(limit=size, offset=o, include=["embeddings"])["embeddings"]]
+                res = self.collection.query(query_embeddings=vectors, n_results=1, include=["distances"])
         except StoreError as exc:
             if exc.kind != "damaged":
                 raise
             return [f"stored vectors cannot be read back ({exc.__cause__}): the vector index is damaged or "
                     "missing"]
         lost = sum(1 for d in res["distances"] if not d or d[0] > 1e-3)
-        return [f"{lost} of {len(got['ids'])} sampled passages are not found by their own vector "
+        return [f"{lost} of {len(vectors)} sampled passages are not found by their own vector "
                 "(the vector index is damaged)"] if lost else []
 
     def fresh(self) -> "Store":
