@@ -45,6 +45,8 @@ VARIANTS: dict[str, list[AbstractContextManager]] = {
     "without exact coverage": [_weight("coverage")],
     "without soft coverage": [_weight("soft_coverage")],
     "without sentence similarity": [_weight("similarity")],
+    "sentence and word vectors for every candidate (not the best 12)": [
+        mock.patch.object(rag.answer, "SHORTLIST", 10**6)],
     "without query-time sentence and word vectors": [mock.patch.object(rag.service, "Semantics", lambda *a: None)],
     "without fused passage rank": [_weight("fused")],
     "without passage cosine": [_weight("passage_dense")],
