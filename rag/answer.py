@@ -306,7 +306,7 @@ LEAD_LINES = 2  # the article's lead: its first two content lines (a headline an
 def _with_next(best: Candidate, text: str | None) -> tuple[str, int] | None:
     """The best sentence and the next one of its article, verbatim, with the offset where they end.
     News often names what was asked about in one sentence and gives the answer in the next
-    ("... the death of a pregnant soldier found in a motel." / "Spc. Megan Lynn Touma, 23, was ...").
+    ("Police are investigating the theft of a lifeboat from the harbour." / "The Grey Heron was built in 1987.").
     None when the best sentence answers by itself (a phrase of the asked-for type right beside the
     question's words: "140 traders signed up"), is no full sentence, or the pair would pass
     MAX_ANSWER_CHARS or reach into page furniture."""
