@@ -253,15 +253,11 @@ def _citation(hit: Hit) -> Citation:
 
 
 def features(question: str, best: Candidate, hits: list[Hit], idf: dict[str, float],
-             body: str | None = None) -> dict[str, float]:
+             more: str = "") -> dict[str, float]:
     """Evidence that the best sentence answers the question: what the abstention model reads.
-    The rare-name rule's context is the answer's passage, the one before it, the sentence the answer
-    takes after the best one, and the article's lead (``body``: the article's text), where a story
-    names its subject."""
+    The rare-name rule's context is the answer's passage, the one before it, and ``more`` (see
+    ``read_on``)."""
     hit = hits[best.hit_rank]
-    joined = _with_next(best, body)
-    lead = " ".join(body[s:e] for s, e in content_lines(body)[:LEAD_LINES]) if body else ""
-    more = f"{joined[0][len(best.text):] if joined else ''} {lead}"
     context = f"{hit.passage.meta.get('title') or ''} {hit.before} {hit.passage.text} {more} {hit.fields}"
     return {"dense": max(h.dense for h in hits), "soft_coverage": best.soft_coverage, "nearness": best.nearness,
             "missing_name": missing_name(question, context, idf)}
@@ -283,13 +279,13 @@ def answer(question: str, hits: list[Hit], idf: dict[str, float], semantics: Sem
     best = ranked[0]
     first = hits[best.hit_rank]
     body = article(first.passage.doc_id) if article else None
-    joined = _with_next(best, body)
+    joined, more = read_on(best, body)
     text, span = joined[0] if joined else best.text, best.span
     if joined:
         span = answer_span(answer_type(question), text, {stem(w) for w in content_words(question)}, idf,
                            credit=bool(first.roles))[1] or span
     abstainer = abstainer or Abstainer.default()
-    conf = 0.0 if ruled_out(question, best) else abstainer.probability(features(question, best, hits, idf, body))
+    conf = 0.0 if ruled_out(question, best) else abstainer.probability(features(question, best, hits, idf, more))
     citations = [_citation(first)] + [_citation(h) for i, h in enumerate(hits) if i != best.hit_rank]
     if conf < abstainer.threshold:
         return abstain.model_copy(update={"confidence": round(conf, 4), "citations": citations})
@@ -303,14 +299,26 @@ def answer(question: str, hits: list[Hit], idf: dict[str, float], semantics: Sem
 LEAD_LINES = 2  # the article's lead: its first two content lines (a headline and a lead sentence, or two)
 
 
-def _with_next(best: Candidate, text: str | None) -> tuple[str, int] | None:
+def read_on(best: Candidate, body: str | None) -> tuple[tuple[str, int] | None, str]:
+    """What the article (``body``: its text as indexed) adds to the best sentence: the answer with the
+    next sentence (``_with_next``), and what the rare-name rule reads beyond the passage, that next
+    sentence and the article's lead, where a story names its subject."""
+    if not body:
+        return None, ""
+    lines = content_lines(body)
+    joined = _with_next(best, body, lines)
+    lead = " ".join(body[s:e] for s, e in lines[:LEAD_LINES])
+    return joined, f"{joined[0][len(best.text):] if joined else ''} {lead}"
+
+
+def _with_next(best: Candidate, text: str, lines: list[tuple[int, int]]) -> tuple[str, int] | None:
     """The best sentence and the next one of its article, verbatim, with the offset where they end.
     News often names what was asked about in one sentence and gives the answer in the next
     ("Police are investigating the theft of a lifeboat from the harbour." / "The Grey Heron was built in 1987.").
     None when the best sentence answers by itself (a phrase of the asked-for type right beside the
     question's words: "140 traders signed up"), is no full sentence, or the pair would pass
-    MAX_ANSWER_CHARS or reach into page furniture."""
-    if not text or text[best.start:best.end] != best.text:
+    MAX_ANSWER_CHARS or reach into page furniture (outside ``lines``, the article's content lines)."""
+    if text[best.start:best.end] != best.text:
         return None
     if best.nearness >= 1.0 or not best.statement:
         return None  # it holds the asked-for phrase beside the question's words; or a byline, a dateline
@@ -320,7 +328,7 @@ def _with_next(best: Candidate, text: str | None) -> tuple[str, int] | None:
     if not following:
         return None
     start, end = at + following[0][0], at + following[0][1]
-    if end - best.start > MAX_ANSWER_CHARS or not any(s <= start and end <= e for s, e in content_lines(text)):
+    if end - best.start > MAX_ANSWER_CHARS or not any(s <= start and end <= e for s, e in lines):
         return None  # too long, or page furniture the passages leave out ("Watch the video »")
     if not _STATEMENT.search(text[start:end]):
         return None

@@ -18,7 +18,7 @@ from pathlib import Path
 from rag.abstention import Abstainer
 import numpy as np
 
-from rag.answer import WEIGHTS, candidates, features, ruled_out
+from rag.answer import WEIGHTS, candidates, features, read_on, ruled_out
 from rag.evaluate import load_testset, matches
 from rag.service import RagService
 from rag.settings import Settings
@@ -121,8 +121,8 @@ def collect(service: RagService, testset: Path) -> list[dict]:
         best = ranked[0] if ranked else None
         correct = bool(best and row.answerable and matches(best.text, row.answers))
         rows.append({"set": testset.stem, "row": row, "correct": correct,
-                     "features": features(query, best, hits, snap.idf,
-                                          service.store.text_of(hits[best.hit_rank].passage.doc_id)) if best else {},
+                     "features": features(query, best, hits, snap.idf, read_on(
+                         best, service.store.text_of(hits[best.hit_rank].passage.doc_id))[1]) if best else {},
                      "ruled_out": bool(best and ruled_out(query, best))})
     return rows
 
