@@ -75,6 +75,75 @@ def model_words(embedder: object) -> set[str]:
     return {w for w in vocab if w.isalpha()}
 
 
+# --- sentence vectors from the passage's forward pass --------------------------------
+
+Vector = list[float]
+Span = tuple[int, int]  # character offsets into a text
+
+
+def _normalised(v: Any) -> Vector:
+    import numpy as np
+
+    return (v / max(float(np.linalg.norm(v)), 1e-12)).tolist()
+
+
+def pool_spans(hidden: Any, offsets: list[Span], spans: list[Span]) -> list[Vector | None]:
+    """The vector of each character span of a text: the mean of its tokens' output vectors with the
+    text's first and last special tokens, as the text's own mean-pooled vector counts them; None for a
+    span past the model's truncation. ``hidden`` and ``offsets`` cover the text's tokens, specials included."""
+    n = len(offsets)
+    out: list[Vector | None] = []
+    for s, e in spans:
+        inside = [k for k in range(1, n - 1) if offsets[k][0] < e and offsets[k][1] > s]
+        out.append(_normalised(hidden[[0, *inside, n - 1]].mean(axis=0)) if inside else None)
+    return out
+
+
+def embed_with_spans(embedder: "BaseEmbedding", texts: list[str], spans: list[list[Span]],
+                     pooled: bool = False) -> tuple[list[Vector], list[list[Vector]]]:
+    """Each text's vector and a vector for each of its spans (the sentences the answerer scores).
+
+    By default each span is embedded alone, in the same batches as the texts. ``pooled``: a span's vector
+    comes from the forward pass that embeds its text (``pool_spans``), which costs no extra model work;
+    a span the pass did not reach, and every span under an embedding that exposes no token vectors (a
+    custom llama-index embedding), is still embedded alone."""
+    if not pooled:
+        pieces = [text[s:e] for text, text_spans in zip(texts, spans) for s, e in text_spans]
+        vectors = embedder.get_text_embedding_batch(texts + pieces)
+        alone = iter(vectors[len(texts):])
+        return vectors[:len(texts)], [[next(alone) for _ in text_spans] for text_spans in spans]
+    if hasattr(embedder, "encode_spans"):
+        vectors, pooled = embedder.encode_spans(texts, spans)
+    elif _sentence_transformer(embedder) is not None:
+        vectors, pooled = _torch_spans(_sentence_transformer(embedder), texts, spans, embedder.embed_batch_size)
+    else:
+        vectors, pooled = embedder.get_text_embedding_batch(texts), [[None] * len(sp) for sp in spans]
+    missing = [(i, j) for i, row in enumerate(pooled) for j, v in enumerate(row) if v is None]
+    if missing:
+        alone = embedder.get_text_embedding_batch([texts[i][slice(*spans[i][j])] for i, j in missing])
+        for (i, j), vector in zip(missing, alone):
+            pooled[i][j] = vector
+    return vectors, pooled
+
+
+def _sentence_transformer(embedder: object) -> Any:
+    model = getattr(embedder, "_model", None)
+    return model if type(model).__name__ == "SentenceTransformer" else None
+
+
+def _torch_spans(model: Any, texts: list[str], spans: list[list[Span]],
+                 batch_size: int) -> tuple[list[Vector], list[list[Vector | None]]]:
+    outputs = model.encode(texts, output_value=None, batch_size=batch_size, convert_to_numpy=False,
+                           normalize_embeddings=True)
+    offsets = model.tokenizer(texts, return_offsets_mapping=True, truncation=True,
+                              max_length=model.max_seq_length)["offset_mapping"]
+    pooled = []
+    for out, text_offsets, text_spans in zip(outputs, offsets, spans):
+        hidden = out["token_embeddings"][:len(text_offsets)].float().cpu().numpy()
+        pooled.append(pool_spans(hidden, text_offsets, text_spans))
+    return [out["sentence_embedding"].float().cpu().tolist() for out in outputs], pooled
+
+
 # --- ONNX Runtime ------------------------------------------------------------------
 
 
@@ -207,22 +276,27 @@ def _onnx_embedding() -> type:
             return self._tokenizer
 
         def encode(self, texts: list[str]) -> list[list[float]]:
+            return self.encode_spans(texts, [[] for _ in texts])[0]
+
+        def encode_spans(self, texts: list[str],
+                         spans: list[list[Span]]) -> tuple[list[Vector], list[list[Vector | None]]]:
+            """Each text's vector, and the pooled vector of each of its spans (``pool_spans``)."""
             import numpy as np
 
             order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding per batch
-            out: list[list[float]] = [[]] * len(texts)
+            out: list[Vector] = [[]] * len(texts)
+            pooled_spans: list[list[Vector | None]] = [[] for _ in texts]
             for at in range(0, len(order), self.embed_batch_size):
                 rows = order[at:at + self.embed_batch_size]
                 encoded = self._tokenizer.encode_batch([texts[i] for i in rows])
                 feed = {name: np.array([getattr(e, attr) for e in encoded], dtype=np.int64) for name, attr in
                         zip(_INPUTS, ("ids", "attention_mask", "type_ids"))}
                 hidden = self._session.run(None, feed)[0]
-                mask = feed["attention_mask"][..., None].astype(np.float32)
-                pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
-                pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-                for i, vector in zip(rows, pooled.tolist()):
-                    out[i] = vector
-            return out
+                for j, (i, e) in enumerate(zip(rows, encoded)):
+                    n = sum(e.attention_mask)
+                    out[i] = _normalised(hidden[j, :n].mean(axis=0))
+                    pooled_spans[i] = pool_spans(hidden[j, :n], e.offsets[:n], spans[i])
+            return out, pooled_spans
 
         def _get_query_embedding(self, query: str) -> list[float]:
             return self.encode([query])[0]

@@ -11,8 +11,12 @@ from pathlib import Path
 from index.article import ARTICLE_SUFFIXES, Article, ArticleError, file_hash, parse
 from index.chunking import chunk, make_splitter
 from index.store import DocState, Store, Written
+from index.text import content_words, sentence_spans
 
-Embed = Callable[[list[str]], list[list[float]]]
+Vector = list[float]
+Span = tuple[int, int]
+# Texts and spans within each (a passage's sentences) -> the texts' vectors and each span's vector.
+Embed = Callable[[list[str], list[list[Span]]], tuple[list[Vector], list[list[Vector]]]]
 Progress = Callable[[int, int, str], None]  # (files done, files in all, the file's name)
 BATCH_PASSAGES = 512  # passages embedded and written per round trip, across articles
 
@@ -110,16 +114,25 @@ class _Batches:
             self.flush()
 
     def flush(self) -> None:
+        """Embed the pending passages, their sentences and the words the store has no vector for yet:
+        what answering needs about a passage is computed here, once, not at question time."""
         texts = [p.text for _, _, passages, _ in self.pending for p in passages]
+        spans = [sentence_spans(t) for t in texts]
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding per model batch
-        vectors: list[list[float]] = [[]] * len(texts)
-        for i, vec in zip(order, self.embed([texts[i] for i in order]) if texts else []):
-            vectors[i] = vec
+        vectors: list[Vector] = [[]] * len(texts)
+        sentences: list[list[tuple[Span, Vector]]] = [[] for _ in texts]
+        if texts:
+            embedded, pooled = self.embed([texts[i] for i in order], [spans[i] for i in order])
+            for i, vector, sentence_vectors in zip(order, embedded, pooled):
+                vectors[i], sentences[i] = vector, list(zip(spans[i], sentence_vectors))
+        words = self.store.missing_words(sorted({w for t in texts for w in content_words(t)}))
+        word_vectors = self.embed(words, [[] for _ in words])[0] if words else []
         written, at = [], 0
         for article, digest, passages, _ in self.pending:
-            written.append(Written(article, digest, passages, vectors[at:at + len(passages)]))
-            at += len(passages)
-        self.store.write(written)
+            end = at + len(passages)
+            written.append(Written(article, digest, passages, vectors[at:end], sentences[at:end]))
+            at = end
+        self.store.write(written, dict(zip(words, word_vectors)))
         for article, _, passages, update in self.pending:
             (self.report.updated if update else self.report.added).append(article.doc_id)
         self.report.passages_embedded += len(texts)

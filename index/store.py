@@ -1,6 +1,6 @@
 """The Chroma collections behind the index, written and queried through llama-index's ChromaVectorStore.
 
-Three collections, all in the one store every process shares (embedded under the data dir, or a Chroma server):
+Five collections, all in the one store every process shares (embedded under the data dir, or a Chroma server):
 
 - ``<name>.state``: the record ``state`` (which passage collection is live, the generation, the expected
   totals) and, in server mode, the ``writer`` lease that serialises writers across processes and machines;
@@ -8,7 +8,10 @@ Three collections, all in the one store every process shares (embedded under the
   passage, carrying only ``doc_id``/``start``/``end`` besides what llama-index writes;
 - ``<live>.docs``: the manifest, one record per article (metadata, file and content hashes, passage count)
   with the article's text as indexed, which citation offsets index whatever happens to the file later.
-  A manifest record is written only after its passages, so an interrupted write is redone by the next ingest.
+  A manifest record is written only after its passages, so an interrupted write is redone by the next ingest;
+- ``<live>.sentences``: a vector for each sentence of each passage (``sentence_key``), and ``<live>.words``:
+  a vector for each word of the articles (the word embedded alone; kept when its articles go, as it
+  depends only on the model). Written at ingest, so that answering embeds no article text.
 
 Nothing reads a whole collection in one call: Chroma 1.5 fails past ~32k records ("too many SQL variables").
 """
@@ -28,6 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
@@ -37,8 +41,12 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 from index.article import Article
 from index.chunking import Passage
 
+if TYPE_CHECKING:
+    import numpy as np
+
 PAGE = 5000  # records per collection.get: well under Chroma's SQL-variable limit
 DOC_FIELDS = ("title", "outlet", "date", "url", "date_source", "source")
+Sentence = tuple[str, tuple[int, int]]  # a passage id and a sentence's offsets within the passage
 _DUMMY = [1.0]  # manifest and state records are looked up by id, never by vector
 _HOST = socket.gethostname()
 _HELD: set[str] = set()  # lease tokens this process holds now
@@ -79,12 +87,13 @@ class DocState:
 
 @dataclass(frozen=True)
 class Written:
-    """One article ready to store: its passages with their vectors."""
+    """One article ready to store: its passages with their vectors, and each passage's sentence vectors."""
 
     article: Article
     file_hash: str
     passages: list[Passage]
     embeddings: list[list[float]]
+    sentences: list[list[tuple[tuple[int, int], list[float]]]]
 
 
 def _clean(meta: dict) -> dict[str, str | None]:
@@ -97,6 +106,11 @@ def _state_of(doc_id: str, m: dict) -> DocState:
     n = int(m.get("n_passages", 0))
     return DocState(doc_id, m.get("path", ""), m.get("doc_hash", ""), n, n, _clean({**m, "doc_id": doc_id}),
                     m.get("file_hash", ""))
+
+
+def sentence_key(passage_id: str, span: tuple[int, int]) -> str:
+    """A sentence's record id: its passage and its offsets within the passage."""
+    return f"{passage_id}#{span[0]}-{span[1]}"
 
 
 def split_passage_id(passage_id: str) -> tuple[str, int, int]:
@@ -300,6 +314,8 @@ class Store:
         self.live = live
         self.collection = self.client.get_or_create_collection(live, metadata={"hnsw:space": "cosine"})
         self.manifest = self.client.get_or_create_collection(f"{live}.docs")
+        self.sentences = self.client.get_or_create_collection(f"{live}.sentences", metadata={"hnsw:space": "cosine"})
+        self.words = self.client.get_or_create_collection(f"{live}.words", metadata={"hnsw:space": "cosine"})
         self.vector_store = ChromaVectorStore(chroma_collection=self.collection)
 
     # --- coordination ----------------------------------------------------------
@@ -433,10 +449,48 @@ class Store:
         # ChromaVectorStore reports exp(-distance); with cosine distance that maps back to cosine.
         return [(pid, 1.0 + math.log(max(sim, 1e-12))) for pid, sim in zip(res.ids or [], res.similarities or [])]
 
+    def sentence_vectors(self, sentences: list[Sentence]) -> dict[Sentence, "np.ndarray"]:
+        """Stored vectors of sentences given as ``(passage_id, offsets in the passage)``; one not stored (an
+        index written before sentence vectors were, or a sentence the splitter now cuts differently) is left out."""
+        keys = {sentence_key(pid, span): (pid, span) for pid, span in sentences}
+        return {keys[k]: v for k, v in self._vectors(self.sentences, list(keys)).items()}
+
+    def word_vectors(self, words: list[str]) -> dict[str, "np.ndarray"]:
+        """Stored vectors of words (as ``index.text.content_words`` gives them); one not stored is left out."""
+        return self._vectors(self.words, list(dict.fromkeys(words)))
+
+    def missing_words(self, words: list[str]) -> list[str]:
+        """The words among ``words`` that have no stored vector yet."""
+        known: set[str] = set()
+        with self._guard():
+            for at in range(0, len(words), PAGE):
+                known.update(self.words.get(ids=words[at:at + PAGE], include=[])["ids"])
+        return [w for w in words if w not in known]
+
+    def _vectors(self, collection, ids: list[str]) -> dict[str, "np.ndarray"]:
+        """Stored vectors by id, for answering. An embedded store does not read vectors another process
+        wrote after this one opened it (Chroma fails the whole call); then none is returned, and the
+        answerer embeds what it needs."""
+        if not ids:
+            return {}
+        try:
+            with self._guard():
+                got = collection.get(ids=ids, include=["embeddings"])
+        except StoreError:
+            if self.mode != "embedded":
+                raise
+            return {}
+        return dict(zip(got["ids"], got["embeddings"]))
+
     # --- writing (under write_lock) --------------------------------------------
 
-    def write(self, batch: list[Written]) -> None:
-        """Store several articles' passages in a few round trips; each manifest record goes in last."""
+    def write(self, batch: list[Written], words: dict[str, list[float]] | None = None) -> None:
+        """Store several articles' passages, sentence vectors and new ``words`` (their vectors) in a few
+        round trips; each manifest record goes in last."""
+        for at in range(0, len(words or {}), PAGE):
+            chunk = list(words.items())[at:at + PAGE]
+            with self._guard():
+                self.words.upsert(ids=[w for w, _ in chunk], embeddings=[v for _, v in chunk])
         if not batch:
             return
         doc_ids = [w.article.doc_id for w in batch]
@@ -447,8 +501,14 @@ class Store:
         with self._guard():
             self.manifest.delete(ids=doc_ids)  # from here until the end, these documents read as unfinished
             self.collection.delete(where={"doc_id": {"$in": doc_ids}})
+            self.sentences.delete(where={"doc_id": {"$in": doc_ids}})
             if nodes:
                 self.vector_store.add(nodes)
+            keys = [(sentence_key(p.passage_id, span), vector, w.article.doc_id)
+                    for w in batch for p, sents in zip(w.passages, w.sentences) for span, vector in sents]
+            for at in range(0, len(keys), PAGE):
+                ids, vectors, docs = zip(*keys[at:at + PAGE])
+                self.sentences.add(ids=list(ids), embeddings=list(vectors), metadatas=[{"doc_id": d} for d in docs])
             self.manifest.upsert(ids=doc_ids, embeddings=[_DUMMY] * len(batch),
                                  documents=[w.article.raw_text for w in batch], metadatas=[
                 {**{k: getattr(w.article, k) or "" for k in DOC_FIELDS}, "path": w.article.path,
@@ -461,6 +521,7 @@ class Store:
             with self._guard():
                 self.manifest.delete(ids=doc_ids)
                 self.collection.delete(where={"doc_id": {"$in": doc_ids}})
+                self.sentences.delete(where={"doc_id": {"$in": doc_ids}})
 
     # --- checking and rebuilding -------------------------------------------------
 
@@ -546,7 +607,7 @@ class Store:
         with self._guard():
             names = [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
         for name in names:  # the replaced collections, and any left by an interrupted rebuild
-            base = name.removesuffix(".docs")
+            base = next((name.removesuffix(s) for s in (".docs", ".sentences", ".words") if name.endswith(s)), name)
             if base != self.live and (base == self.name or base.startswith(f"{self.name}.r")):
                 try:
                     self.client.delete_collection(name)

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from index.boilerplate import content_lines
+from index.text import STOPWORDS, content_words, fold, sentence_spans, stem, tokens
 from rag.abstention import Abstainer
 from rag.fields import role_stems
 from rag.models import MAX_ANSWER_CHARS, Answer, Citation
-from rag.semantics import Semantics
 from rag.retrieve import Hit
-from rag.text import STOPWORDS, content_words, fold, sentence_spans, stem, tokens
+from rag.semantics import Semantics
 
 ABSTAIN_TEXT = "The articles don't say. I found nothing in the indexed articles that answers: {question}"
 
@@ -205,6 +205,7 @@ def candidates(question: str, hits: list[Hit], idf: dict[str, float],
     top_dense = max((h.dense for h in hits), default=0.0) or 1.0
     out: list[Candidate] = []
     sentence_words: list[list[str]] = []
+    located: list[tuple[str, tuple[int, int]]] = []  # each sentence's passage and offsets in it
     for rank, hit in enumerate(hits):
         text = hit.passage.text
         fields = content_words(hit.fields)  # the passage's outlet and role count as its words too
@@ -227,9 +228,10 @@ def candidates(question: str, hits: list[Hit], idf: dict[str, float],
                                  hit.dense / top_dense, 0.0, coverage, coverage, strength, near,
                                  near if named else 0.0, novelty, statement, span))
             sentence_words.append(list(dict.fromkeys(words + own)))
+            located.append((hit.passage.passage_id, (s, e)))
     if semantics and out:
         short = sorted(range(len(out)), key=lambda i: _score(out[i]), reverse=True)[:SHORTLIST]
-        sims = semantics.similarity(question, [out[i].text for i in short])
+        sims = semantics.similarity(question, [(located[i], out[i].text) for i in short])
         softs = semantics.soft_coverage(weights, [sentence_words[i] for i in short])
         for i, sim, soft in zip(short, sims, softs):
             out[i].similarity, out[i].soft_coverage = sim, soft

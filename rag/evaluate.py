@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from index.text import normalize
 from rag.models import MAX_ANSWER_CHARS, Answer
 from rag.progress import bar_or_lines
-from rag.text import normalize
 
 if TYPE_CHECKING:
     from index.ingest import Progress
@@ -78,7 +78,7 @@ def matches(text: str, golds: list[str]) -> bool:
 
 
 def _two_sentences_at_most(answer: str) -> bool:
-    from rag.text import sentence_spans
+    from index.text import sentence_spans
 
     return len(answer) <= MAX_ANSWER_CHARS and len(sentence_spans(answer)) <= 2
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from rag.text import stem
+from index.text import stem
 
 # (role words, what a passage in that role looks like). Name parts and separators share no
 # character, so a long line of punctuation cannot make the byline pattern backtrack for ever.

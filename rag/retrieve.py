@@ -10,12 +10,13 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from index.store import StoredPassage
+from index.text import STOPWORDS, content_words, normalize, stem, tokens
 from rag.bm25 import BM25
 from rag.fields import field_words, role_stems
 from rag.models import Filters
-from rag.text import STOPWORDS, content_words, normalize, stem, tokens
 
 RRF_K = 60.0
 LEXICAL_DEPTH = 50  # BM25 candidates considered per query
@@ -202,8 +203,9 @@ def query_forms(question: str) -> list[str]:
     return list(dict.fromkeys([question, " ".join(content_words(question)) or question]))
 
 
-def _shingles(text: str) -> set[str]:
-    return {stem(t) for t in tokens(text)}
+@lru_cache(maxsize=4096)  # a passage is compared with each hit ranked above it, question after question
+def _shingles(text: str) -> frozenset[str]:
+    return frozenset(stem(t) for t in tokens(text))
 
 
 def _near_duplicate(a: StoredPassage, b: StoredPassage) -> bool:

@@ -2,9 +2,10 @@
 
 Soft coverage lets a sentence cover a question word through a near-synonym
 ("swap" ~ "exchanging", "toppled" ~ "overthrew"), which exact or stemmed matching
-misses. Vectors of sentences and words are embedded at question time and kept in a bounded
-least-recently-used cache (CACHE_SIZE vectors, about 25 MB), so a serving process does not grow with
-the questions it is asked.
+misses. Sentence and word vectors are read from the index, where ingest stored them; a sentence or word
+the index lacks (a question's own word, an index written before they were stored) is embedded at question
+time and kept in a bounded least-recently-used cache (CACHE_SIZE vectors, about 25 MB), so a serving
+process does not grow with the questions it is asked.
 """
 
 from __future__ import annotations
@@ -16,14 +17,18 @@ from collections.abc import Callable
 import numpy as np
 
 Embed = Callable[[list[str]], list[list[float]]]
+Sentence = tuple[str, tuple[int, int]]  # a passage id and the sentence's offsets within the passage
+Stored = Callable[[list], dict]  # keys -> the stored vectors found under them
 CACHE_SIZE = 16_000  # 384 float32 each plus the key: ~25 MB; a question needs a few hundred
 
 
 class Semantics:
     def __init__(self, embed_texts: Embed, embed_query: Callable[[str], list[float]],
-                 cache_size: int = CACHE_SIZE) -> None:
+                 cache_size: int = CACHE_SIZE, sentences: Stored | None = None, words: Stored | None = None) -> None:
+        """``sentences`` and ``words`` read stored vectors (``Store.sentence_vectors``, ``Store.word_vectors``)."""
         self._embed_texts = embed_texts
         self._embed_query = embed_query
+        self._stored = {"sentences": sentences, "words": words}
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -43,12 +48,22 @@ class Semantics:
                     self._vectors.popitem(last=False)
         return np.stack([found[t] for t in texts])
 
-    def similarity(self, question: str, sentences: list[str]) -> list[float]:
-        """Cosine of each sentence to the question (vectors are normalised)."""
+    def similarity(self, question: str, sentences: list[tuple[Sentence, str]]) -> list[float]:
+        """Cosine of each sentence, given as ``(where it is, its text)``, to the question (vectors are
+        normalised): the stored vector, else the text embedded now."""
         if not sentences:
             return []
         q = np.asarray(self._embed_query(question), dtype=np.float32)
-        return (self._matrix(sentences) @ q).tolist()
+        return (self._stored_or_embedded("sentences", sentences) @ q).tolist()
+
+    def _stored_or_embedded(self, kind: str, items: list[tuple[object, str]]) -> np.ndarray:
+        """The vector of each ``(key, text)``: stored under its key, else the text embedded (and cached)."""
+        read = self._stored[kind]
+        stored = read([key for key, _ in items]) if read else {}
+        missing = [text for key, text in items if key not in stored]
+        fresh = iter(self._matrix(missing) if missing else [])
+        return np.stack([np.asarray(stored[key], dtype=np.float32) if key in stored else next(fresh)
+                         for key, _ in items])
 
     def soft_coverage(self, words: dict[str, float], sentences: list[list[str]]) -> list[float]:
         """For each sentence (as content words): the weighted mean, over the question's words,
@@ -59,7 +74,7 @@ class Semantics:
         weights = np.array([words[w] for w in qw], dtype=np.float32)
         vocab = list(dict.fromkeys(w for sent in sentences for w in sent))
         at = {w: i for i, w in enumerate(vocab)}
-        both = self._matrix(qw + vocab)  # one model call for the words not yet cached
+        both = self._stored_or_embedded("words", [(w, w) for w in qw + vocab])  # one model call at most
         sims = both[:len(qw)] @ both[len(qw):].T
         return [float(sims[:, [at[w] for w in sent]].max(axis=1) @ weights / weights.sum()) if sent else 0.0
                 for sent in sentences]

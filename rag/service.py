@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from index.article import ARTICLE_SUFFIXES, ArticleError, parse
-from index.ingest import IngestReport, ingest
+from index.ingest import IngestReport, Span, Vector, ingest
 from index.store import DocState, StoredPassage, Store, StoreError, quarantine
+from index.text import content_words
 from rag.answer import answer
 from rag.models import Answer, Document, DocumentInfo, Filters
 from rag.progress import bar_or_lines
 from rag.retrieve import Hit, HybridRetriever, Idf, LexicalIndex, query_forms
 from rag.semantics import Semantics
 from rag.settings import Settings
-from rag.text import content_words
 
 if TYPE_CHECKING:
     from index.ingest import Progress
@@ -101,8 +101,14 @@ class RagService:
             return self._embedder
 
     def embed_texts(self, texts: list[str]) -> list[list[float]]:
-        """Embed passages in batches (loads the model on first use only)."""
+        """Embed texts in batches (loads the model on first use only)."""
         return self.embedder.get_text_embedding_batch(texts)
+
+    def embed_passages(self, texts: list[str], spans: list[list[Span]]) -> tuple[list[Vector], list[list[Vector]]]:
+        """Passage vectors and their sentences' (``embed_with_spans``; ``RAG_SENTENCE_VECTORS``)."""
+        from index.embedding import embed_with_spans
+
+        return embed_with_spans(self.embedder, texts, spans, self.settings.sentence_vectors == "pooled")
 
     @cached_property
     def store(self) -> Store:
@@ -113,7 +119,7 @@ class RagService:
 
     def ingest(self, paths: list[Path] | None = None, progress: "bool | Progress" = False) -> IngestReport:
         self._health = None
-        return ingest(paths or [self.settings.corpus_dir], self.store, self.embed_texts,
+        return ingest(paths or [self.settings.corpus_dir], self.store, self.embed_passages,
                       self.settings.chunk_chars, progress=progress, max_bytes=self.settings.max_file_bytes)
 
     def ensure_ingested(self) -> IngestReport | None:
@@ -153,7 +159,7 @@ class RagService:
             store = self.store
         with store.write_lock():
             fresh = store.fresh()
-            report = ingest([self.settings.corpus_dir], fresh, self.embed_texts, self.settings.chunk_chars,
+            report = ingest([self.settings.corpus_dir], fresh, self.embed_passages, self.settings.chunk_chars,
                             progress=True, max_bytes=self.settings.max_file_bytes)
             problems = fresh.check(full=True)
             if problems:
@@ -209,8 +215,9 @@ class RagService:
             snap = self._snapshot
             if snap is None:
                 lexical = LexicalIndex(dictionary=self._dictionary)
-                snap = Snapshot(-1, HybridRetriever(lexical, self._dense), Semantics(self.embed_texts,
-                                                                                    self._query_vector), {})
+                snap = Snapshot(-1, HybridRetriever(lexical, self._dense), Semantics(
+                    self.embed_texts, self._query_vector, sentences=self.store.sentence_vectors,
+                    words=self.store.word_vectors), {})
             if snap.generation != generation:
                 with self._read_lock:
                     self._sync(snap)

@@ -11,7 +11,7 @@ from rag.calibrate import rare_name_cut
 from rag.evaluate import Row
 from rag.fields import field_words, role_words, segment
 from rag.retrieve import Hit, HybridRetriever, LexicalIndex, query_forms
-from rag.text import content_words, stem
+from index.text import content_words, stem
 
 
 @pytest.mark.parametrize("text, role", [
@@ -199,8 +199,9 @@ def test_semantics_cache_is_bounded_and_changes_no_score(embedder) -> None:
     cold = Semantics(embedder.get_text_embedding_batch, embedder.get_query_embedding, cache_size=10**6)
     small = Semantics(embedder.get_text_embedding_batch, embedder.get_query_embedding, cache_size=12)
     for _ in range(2):  # the second pass reads what the first cached (and evicted)
-        assert small.similarity("When did the ferry leave?", sentences) == pytest.approx(
-            cold.similarity("When did the ferry leave?", sentences), abs=1e-5)
+        located = [((f"p{i}", (0, len(s))), s) for i, s in enumerate(sentences)]  # none stored: all embedded
+        assert small.similarity("When did the ferry leave?", located) == pytest.approx(
+            cold.similarity("When did the ferry leave?", located), abs=1e-5)
         assert small.soft_coverage(question_words, words) == pytest.approx(
             cold.soft_coverage(question_words, words), abs=1e-5)
         assert len(small._vectors) <= 12

@@ -62,7 +62,7 @@ _SENTENCE_END = re.compile(r"[.!?][\"”’)]*(?=\s+[\"“‘(]*[A-Z0-9])")
 
 
 def sentences(text: str) -> int:
-    """Sentences counted by terminal punctuation before a capital (independent of rag.text)."""
+    """Sentences counted by terminal punctuation before a capital (independent of index.text)."""
     return len(_SENTENCE_END.findall(text.strip())) + 1
 
 

@@ -64,3 +64,24 @@ def test_unknown_backend_and_device_are_refused(tmp_path) -> None:
         load_embedder(Settings().embed_model, backend="tensorflow")
     with pytest.raises(RuntimeError, match="cpu or cuda"):
         load_embedder(Settings().embed_model, backend="onnx", device="mps", cache_dir=tmp_path)
+
+
+def test_pooled_span_vectors_agree_across_backends(embedder, onnx) -> None:
+    """A sentence's vector pooled from its passage's forward pass is the same under torch and ONNX, and
+    the passage's own vector is what embedding it alone gives."""
+    from index.embedding import embed_with_spans
+    from index.text import sentence_spans
+
+    texts = [" ".join(SENTENCES[:2]), SENTENCES[2]]
+    spans = [sentence_spans(t) for t in texts]
+    assert [len(s) for s in spans] == [2, 1]
+    torch_vectors, torch_spans = embed_with_spans(embedder, texts, spans, pooled=True)
+    onnx_vectors, onnx_spans = embed_with_spans(onnx, texts, spans, pooled=True)
+    assert (np.sum(np.array(torch_vectors) * np.array(onnx.get_text_embedding_batch(texts)), axis=1) > 0.99).all()
+    flat_torch = np.array([v for row in torch_spans for v in row])
+    flat_onnx = np.array([v for row in onnx_spans for v in row])
+    assert (np.sum(flat_torch * flat_onnx, axis=1) > 0.99).all()
+    alone = np.array(onnx.get_text_embedding_batch([t[s:e] for t, sp in zip(texts, spans) for s, e in sp]))
+    assert float(alone[2] @ flat_onnx[2]) > 0.999  # a passage of one sentence: the sentence alone
+    # in a passage of two, the context colours each sentence's vector (why pooling is not the default)
+    assert np.argmax(alone @ flat_onnx[0]) == 0 and float(alone[1] @ flat_onnx[1]) < 0.9

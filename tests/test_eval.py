@@ -299,7 +299,7 @@ def test_cli_json(cli_run, seeded):
     assert out["calibration"] == calibration(out["per_question"])
     assert sum(b["n"] for b in out["calibration"]) == 38
     # each row is the bot's real answer, scored by the rules: recomputed here from the answer and the gold
-    from rag.text import sentence_spans
+    from index.text import sentence_spans
 
     texts = {d.doc_id: seeded.document(d.doc_id).text for d in seeded.documents()}
     golds = {r.id: r for r in load_testset(DEV_SET)}

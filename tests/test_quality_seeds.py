@@ -44,7 +44,7 @@ _SENTENCE_END = re.compile(r"[.!?][\"”’)]*(?=\s+[\"“‘(]*[A-Z0-9])")
 
 
 def sentences(text: str) -> int:
-    """Sentences counted by terminal punctuation followed by a capital (independent of rag.text)."""
+    """Sentences counted by terminal punctuation followed by a capital (independent of index.text)."""
     return len(_SENTENCE_END.findall(text.strip())) + 1
 
 

@@ -36,10 +36,12 @@ def run_rag(settings, *args: str, timeout: float = 300) -> subprocess.CompletedP
 
 
 def index_view(svc: RagService) -> tuple:
-    """Everything a user can observe of an index: passages with text and offsets, and the manifest."""
+    """Everything a user can observe of an index: passages with text and offsets, the manifest, and the
+    sentence and word vectors answering reads."""
     passages = sorted((p.passage_id, p.text, p.meta["title"]) for p in svc.store.passages())
     states = sorted((s.doc_id, s.doc_hash, s.n_passages, Path(s.path).name) for s in svc.store.doc_states().values())
-    return passages, states, svc.store.collection.count()
+    vectors = [sorted(c.get(include=[])["ids"]) for c in (svc.store.sentences, svc.store.words)]
+    return passages, states, svc.store.collection.count(), vectors
 
 
 def test_refused_duplicate_upload_changes_nothing(service) -> None:
@@ -177,13 +179,13 @@ KILL_SCRIPT = textwrap.dedent("""
     calls, die_at = [0], int(sys.argv[1])
     real = index.store.Store.write
 
-    def write(self, batch):
+    def write(self, batch, *words):
         calls[0] += 1
         if calls[0] == die_at:  # die inside the store's own write, between its round trips
             col = self.collection
             real_add = col.add
             col.add = lambda *a, **k: (real_add(*a, **k), os.kill(os.getpid(), signal.SIGKILL))
-        return real(self, batch)
+        return real(self, batch, *words)
 
     index.store.Store.write = write
     RagService(Settings().resolved()).ingest()

@@ -112,12 +112,12 @@ def test_server_killed_mid_ingest_then_rerun_equals_a_clean_index(tmp_path, embe
         monkeypatch.setattr(index.ingest, "BATCH_PASSAGES", 16)
         real_write, calls = Store.write, []
 
-        def write(self, batch):
+        def write(self, batch, *words):
             calls.append(1)
-            if len(calls) == 3:  # after this batch's passages are added, before its manifest records
+            if len(calls) == 3:  # after this batch's passages are added, before its sentences and manifest records
                 real_add = self.collection.add
                 self.collection.add = lambda *a, **k: (real_add(*a, **k), server.kill())
-            return real_write(self, batch)
+            return real_write(self, batch, *words)
 
         monkeypatch.setattr(Store, "write", write)
         with pytest.raises(StoreError, match="unreachable"):

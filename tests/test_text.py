@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.text import sentence_spans
+from index.text import sentence_spans
 
 
 @pytest.mark.parametrize("text, sentences", [

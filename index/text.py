@@ -1,4 +1,4 @@
-"""Small text helpers shared by retrieval, answering and evaluation."""
+"""Text helpers shared by indexing, retrieval, answering and evaluation: tokens, stems, sentences."""
 
 from __future__ import annotations
 
