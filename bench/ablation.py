@@ -47,7 +47,7 @@ VARIANTS: dict[str, list[AbstractContextManager]] = {
     "without sentence similarity": [_weight("similarity")],
     "sentence and word vectors for every candidate (not the best 12)": [
         mock.patch.object(rag.answer, "SHORTLIST", 10**6)],
-    "without query-time sentence and word vectors": [mock.patch.object(rag.service, "Semantics", lambda *a: None)],
+    "without sentence and word vectors": [mock.patch.object(rag.service, "Semantics", lambda *a, **k: None)],
     "without fused passage rank": [_weight("fused")],
     "without passage cosine": [_weight("passage_dense")],
     "without the asked-for name's nearness": [_weight("name_nearness")],

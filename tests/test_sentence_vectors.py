@@ -64,9 +64,13 @@ def test_sentence_vectors_follow_edits_deletes_and_rebuilds(service) -> None:
     corpus = service.settings.corpus_dir
     path = sorted(corpus.glob("*.txt"))[0]
     doc_id = path.stem
-    path.write_text(path.read_text(encoding="utf-8") + "\n\nThe harbour master said the ferry was late.\n",
+    text = path.read_text(encoding="utf-8")
+    middle = text.index(" the ", len(text) // 2)  # an edit inside a passage: its old sentences must go
+    path.write_text(text[:middle] + " this " + text[middle + 5:] + "\n\nThe harbour master said the ferry was late.\n",
                     encoding="utf-8")
+    before = set(_sentences(service))
     service.ingest()
+    assert before - set(_sentences(service)), "the edit changed no passage"
     assert _stored(service).keys() == _sentences(service).keys()
     assert service.store.sentences.count() == len(_sentences(service))  # the edited article's old ones went
     assert any("harbour master" in s for s in _sentences(service).values())
