@@ -75,7 +75,7 @@ def model_words(embedder: object) -> set[str]:
     return {w for w in vocab if w.isalpha()}
 
 
-# --- sentence vectors from the passage's forward pass --------------------------------
+# --- sentence vectors: embedded alone, or pooled from the passage's forward pass ------
 
 Vector = list[float]
 Span = tuple[int, int]  # character offsets into a text
@@ -108,22 +108,25 @@ def embed_with_spans(embedder: "BaseEmbedding", texts: list[str], spans: list[li
     a span the pass did not reach, and every span under an embedding that exposes no token vectors (a
     custom llama-index embedding), is still embedded alone."""
     if not pooled:
-        pieces = [text[s:e] for text, text_spans in zip(texts, spans) for s, e in text_spans]
-        vectors = embedder.get_text_embedding_batch(texts + pieces)
+        everything = texts + [text[s:e] for text, text_spans in zip(texts, spans) for s, e in text_spans]
+        order = sorted(range(len(everything)), key=lambda i: len(everything[i]))  # less padding per batch
+        vectors: list[Vector] = [[]] * len(everything)
+        for i, vector in zip(order, embedder.get_text_embedding_batch([everything[i] for i in order])):
+            vectors[i] = vector
         alone = iter(vectors[len(texts):])
         return vectors[:len(texts)], [[next(alone) for _ in text_spans] for text_spans in spans]
     if hasattr(embedder, "encode_spans"):
-        vectors, pooled = embedder.encode_spans(texts, spans)
+        vectors, found = embedder.encode_spans(texts, spans)
     elif _sentence_transformer(embedder) is not None:
-        vectors, pooled = _torch_spans(_sentence_transformer(embedder), texts, spans, embedder.embed_batch_size)
+        vectors, found = _torch_spans(_sentence_transformer(embedder), texts, spans, embedder.embed_batch_size)
     else:
-        vectors, pooled = embedder.get_text_embedding_batch(texts), [[None] * len(sp) for sp in spans]
-    missing = [(i, j) for i, row in enumerate(pooled) for j, v in enumerate(row) if v is None]
+        vectors, found = embedder.get_text_embedding_batch(texts), [[None] * len(sp) for sp in spans]
+    missing = [(i, j) for i, row in enumerate(found) for j, v in enumerate(row) if v is None]
     if missing:
         alone = embedder.get_text_embedding_batch([texts[i][slice(*spans[i][j])] for i, j in missing])
         for (i, j), vector in zip(missing, alone):
-            pooled[i][j] = vector
-    return vectors, pooled
+            found[i][j] = vector
+    return vectors, found
 
 
 def _sentence_transformer(embedder: object) -> Any:
