@@ -14,7 +14,7 @@ from pathlib import Path
 
 from index import metadata
 from index.boilerplate import content_lines
-from index.versions import CHUNKER_VERSION, PARSER_VERSION
+from index.versions import CHUNKER_VERSION, PARSER_VERSION, VECTORS_VERSION
 
 HTML_SUFFIXES = (".html", ".htm")
 ARTICLE_SUFFIXES = (".txt", ".md", *HTML_SUFFIXES)
@@ -60,8 +60,8 @@ def sidecar_path(path: Path) -> Path:
 
 def file_hash(path: Path, data: bytes) -> str:
     """Hash of everything that shapes what is stored for ``path``: its bytes, its sidecar's bytes, and the
-    parser's and chunker's versions. Equal hashes mean nothing to redo."""
-    digest = hashlib.sha256(f"parser {PARSER_VERSION} chunker {CHUNKER_VERSION}\n".encode())
+    parser's, chunker's and vectors' versions. Equal hashes mean nothing to redo."""
+    digest = hashlib.sha256(f"parser {PARSER_VERSION} chunker {CHUNKER_VERSION} vectors {VECTORS_VERSION}\n".encode())
     digest.update(hashlib.sha256(data).digest())
     try:
         digest.update(sidecar_path(path).read_bytes())

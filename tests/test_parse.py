@@ -228,3 +228,6 @@ def test_file_hash_covers_sidecar_and_code_versions(tmp_path: Path, monkeypatch)
     monkeypatch.undo()
     monkeypatch.setattr(article_module, "CHUNKER_VERSION", article_module.CHUNKER_VERSION + 1)
     assert article_module.file_hash(path, data) != with_sidecar
+    monkeypatch.undo()
+    monkeypatch.setattr(article_module, "VECTORS_VERSION", article_module.VECTORS_VERSION + 1)
+    assert article_module.file_hash(path, data) != with_sidecar
