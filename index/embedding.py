@@ -79,6 +79,7 @@ def model_words(embedder: object) -> set[str]:
 
 Vector = list[float]
 Span = tuple[int, int]  # character offsets into a text
+Sentence = tuple[str, Span]  # a passage id and a sentence's offsets within the passage
 
 
 def _normalised(v: Any) -> Vector:

@@ -10,11 +10,10 @@ from pathlib import Path
 
 from index.article import ARTICLE_SUFFIXES, Article, ArticleError, file_hash, parse
 from index.chunking import chunk, make_splitter
+from index.embedding import Span, Vector
 from index.store import DocState, Store, Written
 from index.text import content_words, sentence_spans
 
-Vector = list[float]
-Span = tuple[int, int]
 # Texts and spans within each (a passage's sentences) -> the texts' vectors and each span's vector.
 Embed = Callable[[list[str], list[list[Span]]], tuple[list[Vector], list[list[Vector]]]]
 Progress = Callable[[int, int, str], None]  # (files done, files in all, the file's name)

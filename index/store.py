@@ -40,13 +40,13 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from index.article import Article
 from index.chunking import Passage
+from index.embedding import Sentence, Span, Vector
 
 if TYPE_CHECKING:
     import numpy as np
 
 PAGE = 5000  # records per collection.get: well under Chroma's SQL-variable limit
 DOC_FIELDS = ("title", "outlet", "date", "url", "date_source", "source")
-Sentence = tuple[str, tuple[int, int]]  # a passage id and a sentence's offsets within the passage
 _DUMMY = [1.0]  # manifest and state records are looked up by id, never by vector
 _HOST = socket.gethostname()
 _HELD: set[str] = set()  # lease tokens this process holds now
@@ -93,7 +93,7 @@ class Written:
     file_hash: str
     passages: list[Passage]
     embeddings: list[list[float]]
-    sentences: list[list[tuple[tuple[int, int], list[float]]]]
+    sentences: list[list[tuple[Span, Vector]]]
 
 
 def _clean(meta: dict) -> dict[str, str | None]:
@@ -108,7 +108,7 @@ def _state_of(doc_id: str, m: dict) -> DocState:
                     m.get("file_hash", ""))
 
 
-def sentence_key(passage_id: str, span: tuple[int, int]) -> str:
+def sentence_key(passage_id: str, span: Span) -> str:
     """A sentence's record id: its passage and its offsets within the passage."""
     return f"{passage_id}#{span[0]}-{span[1]}"
 
@@ -484,11 +484,12 @@ class Store:
 
     # --- writing (under write_lock) --------------------------------------------
 
-    def write(self, batch: list[Written], words: dict[str, list[float]] | None = None) -> None:
+    def write(self, batch: list[Written], words: dict[str, Vector] | None = None) -> None:
         """Store several articles' passages, sentence vectors and new ``words`` (their vectors) in a few
         round trips; each manifest record goes in last."""
-        for at in range(0, len(words or {}), PAGE):
-            chunk = list(words.items())[at:at + PAGE]
+        new_words = list((words or {}).items())
+        for at in range(0, len(new_words), PAGE):
+            chunk = new_words[at:at + PAGE]
             with self._guard():
                 self.words.upsert(ids=[w for w, _ in chunk], embeddings=[v for _, v in chunk])
         if not batch:

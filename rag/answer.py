@@ -182,9 +182,10 @@ WEIGHTS = {"passage_dense": 0.64, "fused": 0.1, "similarity": 0.69, "coverage": 
 _STATEMENT = re.compile(r"[.!?][\"'”’)]*$")
 
 
-# Sentence and word vectors are embedded at question time only for the SHORTLIST candidates that the other
-# evidence ranks best; the rest are scored without them. 12 changed no answer on the NewsQA dev, seed dev and
-# train sets and cut the NewsQA p50 from 128 to 83 ms (cold processes, same machine).
+# Sentence and word vectors are read (and, where the index lacks them, embedded) only for the SHORTLIST
+# candidates that the other evidence ranks best; the rest are scored without them. 12 changed no answer on the
+# NewsQA dev, seed dev and train sets and cut the NewsQA p50 from 128 to 83 ms when every vector was embedded
+# at question time (cold processes, same machine).
 SHORTLIST = 12
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from index.text import normalize
+from index.text import normalize, sentence_spans
 from rag.models import MAX_ANSWER_CHARS, Answer
 from rag.progress import bar_or_lines
 
@@ -78,8 +78,6 @@ def matches(text: str, golds: list[str]) -> bool:
 
 
 def _two_sentences_at_most(answer: str) -> bool:
-    from index.text import sentence_spans
-
     return len(answer) <= MAX_ANSWER_CHARS and len(sentence_spans(answer)) <= 2
 
 

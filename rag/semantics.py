@@ -16,8 +16,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from index.embedding import Sentence
+
 Embed = Callable[[list[str]], list[list[float]]]
-Sentence = tuple[str, tuple[int, int]]  # a passage id and the sentence's offsets within the passage
 Stored = Callable[[list], dict]  # keys -> the stored vectors found under them
 CACHE_SIZE = 16_000  # 384 float32 each plus the key: ~25 MB; a question needs a few hundred
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from index.article import ARTICLE_SUFFIXES, ArticleError, parse
-from index.ingest import IngestReport, Span, Vector, ingest
+from index.embedding import Span, Vector
+from index.ingest import IngestReport, ingest
 from index.store import DocState, StoredPassage, Store, StoreError, quarantine
 from index.text import content_words
 from rag.answer import answer
