@@ -75,6 +75,14 @@ class LexicalIndex:
     def __len__(self) -> int:
         return len(self.by_id)
 
+    def __getstate__(self) -> dict:
+        """What is saved (rag.lexical_cache): the index, not the dictionary, which the model gives."""
+        return {**self.__dict__, "_dictionary": set, "_known_words": None}
+
+    def attach(self, dictionary: Callable[[], set[str]]) -> None:
+        """Give a loaded index its dictionary back."""
+        self._dictionary, self._known_words = dictionary, None
+
     def _known(self) -> frozenset[str]:
         if self._known_words is None:
             self._known_words = frozenset(self._dictionary())

@@ -16,6 +16,7 @@ from index.ingest import IngestReport, ingest
 from index.store import DocState, StoredPassage, Store, StoreError, quarantine
 from index.text import content_words
 from rag.answer import answer
+from rag.lexical_cache import LexicalCache
 from rag.models import Answer, Document, DocumentInfo, Filters
 from rag.progress import bar_or_lines
 from rag.retrieve import Hit, HybridRetriever, Idf, LexicalIndex, query_forms
@@ -110,6 +111,10 @@ class RagService:
         from index.embedding import embed_with_spans
 
         return embed_with_spans(self.embedder, texts, spans, self.settings.sentence_vectors == "pooled")
+
+    @cached_property
+    def _lexical_cache(self) -> LexicalCache:
+        return LexicalCache(self.settings.data_dir / "lexical", self.settings.embed_model)
 
     @cached_property
     def store(self) -> Store:
@@ -215,27 +220,32 @@ class RagService:
             generation = self.store.generation()
             snap = self._snapshot
             if snap is None:
-                lexical = LexicalIndex(dictionary=self._dictionary)
+                lexical, hashes = (self._lexical_cache.load(self.store.live, self._dictionary)
+                                   or (LexicalIndex(dictionary=self._dictionary), {}))
                 snap = Snapshot(-1, HybridRetriever(lexical, self._dense), Semantics(
                     self.embed_texts, self._query_vector, sentences=self.store.sentence_vectors,
-                    words=self.store.word_vectors), {})
+                    words=self.store.word_vectors), hashes)
             if snap.generation != generation:
                 with self._read_lock:
-                    self._sync(snap)
+                    changed = self._sync(snap)
+                    self._lexical_cache.changed(changed, self.store.live, snap.retriever.lexical, snap.hashes)
                 snap.generation = generation
             self._snapshot = snap
             return snap
 
-    def _sync(self, snap: Snapshot) -> None:
+    def _sync(self, snap: Snapshot) -> int:
+        """Reload the articles whose content hash changed, drop those gone; how many that was."""
         states = {d: s for d, s in self.store.doc_states().items() if s.complete}
         lexical = snap.retriever.lexical
-        for doc_id in [d for d in snap.hashes if d not in states]:
+        gone = [d for d in snap.hashes if d not in states]
+        for doc_id in gone:
             lexical.remove(doc_id)
             del snap.hashes[doc_id]
         changed = [d for d, s in states.items() if snap.hashes.get(d) != s.doc_hash]
         for doc_id, passages in self.store.passages_of(changed, {d: states[d].meta for d in changed}).items():
             lexical.add(doc_id, passages)
             snap.hashes[doc_id] = states[doc_id].doc_hash
+        return len(gone) + len(changed)
 
     def _dictionary(self) -> set[str]:
         from index.embedding import model_words
@@ -260,18 +270,20 @@ class RagService:
 
     def retrieve(self, question: str, top_k: int | None = None, keep_each: int = 0,
                  filters: Filters | None = None) -> list[Hit]:
-        snap = self.snapshot()
+        return self._retrieve(self.snapshot(), question, top_k or self.settings.top_k, keep_each, filters)
+
+    def _retrieve(self, snap: Snapshot, question: str, k: int, keep_each: int, filters: Filters | None) -> list[Hit]:
         for form in query_forms(question):  # the model runs outside the read lock
             self._query_vector(form)
         with self._read_lock:
-            return snap.retriever.retrieve(question, top_k or self.settings.top_k, keep_each, filters)
+            return snap.retriever.retrieve(question, k, keep_each, filters)
 
     def ask(self, question: str, top_k: int | None = None, history: list[dict[str, str]] | None = None,
             filters: Filters | None = None) -> Answer:
         question = self.check_question(question)
         top_k = top_k or self.settings.top_k
-        focus, hits = self.evidence(question, history, max(top_k, ANSWER_POOL), filters)
-        snap = self.snapshot()
+        snap = self.snapshot()  # one look at the shared generation per question
+        focus, hits = self._evidence(snap, question, history, max(top_k, ANSWER_POOL), filters)
         with self._read_lock:
             result = answer(focus, hits, snap.idf, snap.semantics, asked=question, article=self.store.text_of)
         return result.model_copy(update={"citations": result.citations[:top_k]})
@@ -282,12 +294,15 @@ class RagService:
 
         A follow-up retrieves with the conversation's context but is answered as asked.
         """
-        snap = self.snapshot()
+        return self._evidence(self.snapshot(), question, history, k, filters)
+
+    def _evidence(self, snap: Snapshot, question: str, history: list[dict[str, str]] | None, k: int,
+                  filters: Filters | None) -> tuple[str, list[Hit]]:
         with self._read_lock:
             correct = snap.retriever.lexical.correct
             focus, context = correct(question), contextualize(question, history)
             query = focus if context == question else correct(context)
-        return focus, self.retrieve(query, k, KEEP_EACH, filters)
+        return focus, self._retrieve(snap, query, k, KEEP_EACH, filters)
 
     def documents(self) -> list[DocumentInfo]:
         return [DocumentInfo(**state.meta, passages=state.stored)

@@ -1,0 +1,77 @@
+"""The saved lexical index (rag.lexical_cache): a new process starts from it, reloads from the store only
+the articles that changed since it was written, and ignores a damaged or foreign file."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from rag.service import RagService
+from tests.conftest import HELD_OUT_ANSWER, HELD_OUT_Q
+from tests.test_service_edges import SEED_000, notice
+
+
+def reloads(svc: RagService) -> list[list[str]]:
+    """Record which articles the service reads back from the store to build its in-memory index."""
+    calls: list[list[str]] = []
+    read = svc.store.passages_of
+
+    def spy(doc_ids, metas, *args, **kwargs):
+        calls.append(sorted(doc_ids))
+        return read(doc_ids, metas, *args, **kwargs)
+
+    svc.store.passages_of = spy
+    return calls
+
+
+def cache_file(svc: RagService):
+    return svc.settings.data_dir / "lexical" / f"{svc.store.live}.pickle"
+
+
+@pytest.fixture
+def ingested(service) -> RagService:
+    service.ingest()
+    return service
+
+
+def test_a_new_process_starts_from_the_saved_index(ingested, embedder) -> None:
+    first = ingested.snapshot()
+    assert cache_file(ingested).is_file()
+    fresh = RagService(ingested.settings, embedder=embedder)
+    calls = reloads(fresh)
+    snap = fresh.snapshot()
+    assert calls == [[]]  # nothing read back: every article's hash matched the saved one
+    assert [p.passage_id for p in snap.passages] == [p.passage_id for p in first.passages]
+    assert dict(snap.idf) == dict(first.idf)
+    assert HELD_OUT_ANSWER in fresh.ask(HELD_OUT_Q).answer
+
+
+def test_changes_made_since_the_save_are_reloaded_article_by_article(ingested, embedder) -> None:
+    ingested.snapshot()
+    writer = RagService(ingested.settings, embedder=embedder)  # another process; it never reads the cache
+    writer.add_document("zz_bridge.md", notice("Ravensworth", 14).encode())
+    writer.delete_document(SEED_000)
+    fresh = RagService(ingested.settings, embedder=embedder)
+    calls = reloads(fresh)
+    snap = fresh.snapshot()
+    assert calls == [["zz_bridge"]]
+    assert SEED_000 not in snap.hashes and all(p.doc_id != SEED_000 for p in snap.passages)
+    assert "14 cracked slabs" in fresh.ask("How many slabs are being replaced on the Ravensworth bridge?").answer
+
+
+@pytest.mark.parametrize("damage", ["truncated", "foreign"])
+def test_a_damaged_or_foreign_file_is_rebuilt_from_the_store(ingested, embedder, damage) -> None:
+    expected = [p.passage_id for p in ingested.snapshot().passages]
+    path = cache_file(ingested)
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:1000])
+    else:  # written by other code (another version of the product): its key differs
+        with path.open("wb") as f:
+            pickle.dump({"fingerprint": "other", "live": ingested.store.live, "model": "other"}, f)
+            pickle.dump(("not an index", {}), f)
+    fresh = RagService(ingested.settings, embedder=embedder)
+    calls = reloads(fresh)
+    assert [p.passage_id for p in fresh.snapshot().passages] == expected
+    assert len(calls[0]) == len(ingested.documents())  # every article read back
+    assert HELD_OUT_ANSWER in fresh.ask(HELD_OUT_Q).answer
