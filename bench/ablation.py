@@ -58,7 +58,7 @@ VARIANTS: dict[str, list[AbstractContextManager]] = {
     "without the rare-name rule": [mock.patch("rag.answer.missing_name", lambda q, c, idf: 0.0)],
     "without the named-slot rule": [mock.patch.object(rag.answer, "NAMED", "-")],
     "dense only (no BM25)": [mock.patch.object(LexicalIndex, "search", lambda *a, **kw: [])],
-    "BM25 only (no dense)": [mock.patch.object(RagService, "_dense", lambda *a, **kw: [])],
+    "BM25 only (no dense)": [mock.patch.object(RagService, "_dense", lambda self, forms, *a, **kw: [[] for _ in forms])],
 }
 
 

@@ -130,6 +130,15 @@ def embed_with_spans(embedder: "BaseEmbedding", texts: list[str], spans: list[li
     return vectors, found
 
 
+def embed_queries(embedder: "BaseEmbedding", queries: list[str]) -> list[Vector]:
+    """What ``get_query_embedding`` gives each query; on ONNX in one model call (a call's fixed cost is
+    most of a short text's)."""
+    encode = getattr(embedder, "encode", None)  # ONNX: queries and texts are embedded alike
+    if encode is not None:
+        return encode(queries)
+    return [embedder.get_query_embedding(q) for q in queries]
+
+
 def _sentence_transformer(embedder: object) -> Any:
     model = getattr(embedder, "_model", None)
     return model if type(model).__name__ == "SentenceTransformer" else None

@@ -1,4 +1,4 @@
-"""The Chroma collections behind the index, written and queried through llama-index's ChromaVectorStore.
+"""The Chroma collections behind the index, written through llama-index's ChromaVectorStore.
 
 Five collections, all in the one store every process shares (embedded under the data dir, or a Chroma server):
 
@@ -438,15 +438,18 @@ class Store:
             counts.update(split_passage_id(pid)[0] for pid in got["ids"])
         return counts
 
-    def query(self, embedding: list[float], k: int, where: dict | None = None) -> list[tuple[str, float]]:
-        """Dense search: ``(passage_id, cosine similarity)`` best first; ``where`` is a Chroma metadata
-        filter applied inside the search (e.g. ``{"doc_id": {"$in": [...]}}``)."""
+    def query(self, embeddings: list[Vector], k: int, where: dict | None = None) -> list[list[tuple[str, float]]]:
+        """Dense search in one call, a ranking per query vector: ``(passage_id, cosine similarity)`` best
+        first; ``where`` is a Chroma metadata filter applied inside the search (``{"doc_id": {"$in": [...]}}``)."""
+        if not embeddings:
+            return []
         # Ids and distances only: the passages' text is held in memory (rag.retrieve.LexicalIndex), and
         # reading it back with each record's node JSON (what ChromaVectorStore.query does) took most of the
         # search's time. No count first either: it costs O(N) in Chroma's SQLite, and an empty search is fine.
         with self._guard():
-            res = self.collection.query(query_embeddings=[embedding], n_results=k, where=where, include=["distances"])
-        return [(pid, 1.0 - d) for pid, d in zip(res["ids"][0], res["distances"][0])]  # cosine distance
+            res = self.collection.query(query_embeddings=embeddings, n_results=k, where=where, include=["distances"])
+        return [[(pid, 1.0 - d) for pid, d in zip(ids, distances)]  # cosine distance
+                for ids, distances in zip(res["ids"], res["distances"])]
 
     def sentence_vectors(self, sentences: list[Sentence]) -> dict[Sentence, "np.ndarray"]:
         """Stored vectors of sentences given as ``(passage_id, offsets in the passage)``; one not stored (an

@@ -222,9 +222,12 @@ def _near_duplicate(a: StoredPassage, b: StoredPassage) -> bool:
 
 
 class HybridRetriever:
-    """Dense + lexical retrieval over the passages held in a :class:`LexicalIndex`."""
+    """Dense + lexical retrieval over the passages held in a :class:`LexicalIndex`.
 
-    def __init__(self, passages: "LexicalIndex | list[StoredPassage]", dense: Callable[..., list[tuple[str, float]]],
+    ``dense(forms, k, where)`` searches the vectors: a ranking of ``(passage_id, cosine)`` per query form."""
+
+    def __init__(self, passages: "LexicalIndex | list[StoredPassage]",
+                 dense: Callable[..., list[list[tuple[str, float]]]],
                  dictionary: Callable[[], set[str]] = set, depth: int = 30, dense_weight: float = 1.0,
                  lexical_weight: float = 1.0) -> None:
         self.lexical = passages if isinstance(passages, LexicalIndex) else LexicalIndex(passages, dictionary)
@@ -253,8 +256,8 @@ class HybridRetriever:
         allowed = {pid for d in docs for pid in self.lexical.docs[d]} if docs is not None else None
         depth = max(self.depth, k)
         # Records written after the in-memory index was last synced are ignored until then.
-        denses = [[(pid, s) for pid, s in self._dense(form, depth, where) if pid in self.by_id]
-                  for form in query_forms(question)]
+        denses = [[(pid, s) for pid, s in ranking if pid in self.by_id]
+                  for ranking in self._dense(query_forms(question), depth, where)]
         lexical = self.lexical.search(question, depth, allowed)
         fused = _rrf([[pid for pid, _ in ranking] for ranking in (*denses, lexical)],
                      [self.weights[0]] * len(denses) + [self.weights[1]])

@@ -4,15 +4,16 @@ Soft coverage lets a sentence cover a question word through a near-synonym
 ("swap" ~ "exchanging", "toppled" ~ "overthrew"), which exact or stemmed matching
 misses. Sentence and word vectors are read from the index, where ingest stored them; a sentence or word
 the index lacks (a question's own word, an index written before they were stored) is embedded at question
-time and kept in a bounded least-recently-used cache (CACHE_SIZE vectors, about 25 MB), so a serving
-process does not grow with the questions it is asked.
+time. What was read or embedded is kept in a bounded least-recently-used cache (CACHE_SIZE vectors, about
+25 MB), so that the words every question shares are read once, and a serving process does not grow with
+the questions it is asked.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 import numpy as np
 
@@ -34,20 +35,18 @@ class Semantics:
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    def _matrix(self, texts: list[str]) -> np.ndarray:
+    def _cached(self, keys: list[Hashable]) -> dict[Hashable, np.ndarray]:
         with self._lock:
-            found = {t: self._vectors[t] for t in dict.fromkeys(texts) if t in self._vectors}
-            for t in found:
-                self._vectors.move_to_end(t)
-        missing = [t for t in dict.fromkeys(texts) if t not in found]
-        if missing:
-            fresh = dict(zip(missing, np.asarray(self._embed_texts(missing), dtype=np.float32)))
-            found.update(fresh)
-            with self._lock:
-                self._vectors.update(fresh)
-                while len(self._vectors) > self._cache_size:
-                    self._vectors.popitem(last=False)
-        return np.stack([found[t] for t in texts])
+            found = {k: self._vectors[k] for k in dict.fromkeys(keys) if k in self._vectors}
+            for k in found:
+                self._vectors.move_to_end(k)
+        return found
+
+    def _remember(self, vectors: dict[Hashable, np.ndarray]) -> None:
+        with self._lock:
+            self._vectors.update(vectors)
+            while len(self._vectors) > self._cache_size:
+                self._vectors.popitem(last=False)
 
     def similarity(self, question: str, sentences: list[tuple[Sentence, str]]) -> list[float]:
         """Cosine of each sentence, given as ``(where it is, its text)``, to the question (vectors are
@@ -57,14 +56,20 @@ class Semantics:
         q = np.asarray(self._embed_query(question), dtype=np.float32)
         return (self._stored_or_embedded("sentences", sentences) @ q).tolist()
 
-    def _stored_or_embedded(self, kind: str, items: list[tuple[object, str]]) -> np.ndarray:
-        """The vector of each ``(key, text)``: stored under its key, else the text embedded (and cached)."""
+    def _stored_or_embedded(self, kind: str, items: list[tuple[Hashable, str]]) -> np.ndarray:
+        """The vector of each ``(key, text)``: cached, else stored under its key, else the text embedded
+        now; what was read or embedded is cached (the words of the news recur from question to question),
+        under its key and text, so that a passage re-indexed with other text is never served a stale vector."""
+        found = self._cached(items)
+        rest = list(dict.fromkeys(item for item in items if item not in found))
         read = self._stored[kind]
-        stored = read([key for key, _ in items]) if read else {}
-        missing = [text for key, text in items if key not in stored]
-        fresh = iter(self._matrix(missing) if missing else [])
-        return np.stack([np.asarray(stored[key], dtype=np.float32) if key in stored else next(fresh)
-                         for key, _ in items])
+        stored = read([key for key, _ in rest]) if read and rest else {}
+        fresh = {(key, text): np.asarray(stored[key], dtype=np.float32) for key, text in rest if key in stored}
+        if missing := [item for item in rest if item not in fresh]:
+            fresh.update(zip(missing, np.asarray(self._embed_texts([text for _, text in missing]), dtype=np.float32)))
+        self._remember(fresh)
+        found.update(fresh)
+        return np.stack([found[item] for item in items])
 
     def soft_coverage(self, words: dict[str, float], sentences: list[list[str]]) -> list[float]:
         """For each sentence (as content words): the weighted mean, over the question's words,

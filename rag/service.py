@@ -6,12 +6,13 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from collections import OrderedDict
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from index.article import ARTICLE_SUFFIXES, ArticleError, parse
-from index.embedding import Span, Vector
+from index.embedding import Span, Vector, embed_queries
 from index.ingest import IngestReport, ingest
 from index.store import DocState, StoredPassage, Store, StoreError, quarantine
 from index.text import content_words
@@ -38,6 +39,7 @@ class NotFound(KeyError):
     """No indexed article has that id."""
 
 
+QUERY_CACHE = 256  # query vectors kept (a question and its keyword form are two)
 ANSWER_POOL = 12  # passages whose sentences compete to be the answer; the best top_k are cited
 KEEP_EACH = 3  # ... plus dense's and BM25's own best three, wherever fusion ranks them
 _SAFE_NAME = re.compile(r"^[\w][\w.-]{0,150}$")
@@ -86,8 +88,8 @@ class RagService:
         self._read_lock = threading.RLock()  # the in-memory index: synced and read under it
         self._model_lock = threading.Lock()
         self._words: set[str] | None = None
-        # Retrieval and sentence scoring embed the same question: embed it once.
-        self._query_vector = lru_cache(maxsize=256)(self._embed_query)
+        self._queries: OrderedDict[str, Vector] = OrderedDict()  # the last QUERY_CACHE query vectors
+        self._queries_lock = threading.Lock()
         self._problems: tuple[int, list[str]] = (0, [])  # (generation, damage found by the last check)
         self._health_lock = threading.Lock()
         self._health: tuple[float, dict] | None = None
@@ -254,11 +256,26 @@ class RagService:
             self._words = model_words(self.embedder)
         return self._words
 
-    def _embed_query(self, question: str) -> list[float]:
-        return self.embedder.get_query_embedding(question)
+    def _query_vectors(self, texts: list[str]) -> list[Vector]:
+        """Query vectors, each text embedded once while cached (retrieval and sentence scoring embed the
+        same question), the new ones in one model call."""
+        with self._queries_lock:
+            found = {t: self._queries[t] for t in texts if t in self._queries}
+        if missing := [t for t in dict.fromkeys(texts) if t not in found]:
+            found.update(zip(missing, embed_queries(self.embedder, missing)))
+        with self._queries_lock:
+            for t in texts:
+                self._queries[t] = found[t]
+                self._queries.move_to_end(t)
+            while len(self._queries) > QUERY_CACHE:
+                self._queries.popitem(last=False)
+        return [found[t] for t in texts]
 
-    def _dense(self, question: str, k: int, where: dict | None = None) -> list[tuple[str, float]]:
-        return self.store.query(self._query_vector(question), k, where)
+    def _query_vector(self, text: str) -> Vector:
+        return self._query_vectors([text])[0]
+
+    def _dense(self, forms: list[str], k: int, where: dict | None = None) -> list[list[tuple[str, float]]]:
+        return self.store.query(self._query_vectors(forms), k, where)
 
     def check_question(self, question: str) -> str:
         question = (question or "").strip()
@@ -273,8 +290,7 @@ class RagService:
         return self._retrieve(self.snapshot(), question, top_k or self.settings.top_k, keep_each, filters)
 
     def _retrieve(self, snap: Snapshot, question: str, k: int, keep_each: int, filters: Filters | None) -> list[Hit]:
-        for form in query_forms(question):  # the model runs outside the read lock
-            self._query_vector(form)
+        self._query_vectors(query_forms(question))  # the model runs outside the read lock
         with self._read_lock:
             return snap.retriever.retrieve(question, k, keep_each, filters)
 

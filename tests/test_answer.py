@@ -112,7 +112,7 @@ def test_a_role_asked_for_brings_the_line_of_the_article_found() -> None:
                 passage("a", 1, "The ministers met in Hanoi on Monday and agreed to boost trade.", title),
                 passage("b", 0, "June 1, 2020", "Storms hit the coast"),
                 passage("b", 1, "Storms hit the coast on Friday.", "Storms hit the coast")]
-    retriever = HybridRetriever(passages, dense=lambda question, k, where=None: [])  # BM25 alone here
+    retriever = HybridRetriever(passages, dense=lambda forms, k, where=None: [[] for _ in forms])  # BM25 alone here
     question = "When was the article on ministers boosting trade published?"
     hits = retriever.retrieve(question, k=1)
     assert [h.passage.passage_id for h in hits] == ["a:1", "a:0"]

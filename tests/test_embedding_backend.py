@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.embedding import load_embedder, model_words, onnx_file, resolve_model
+from index.embedding import embed_queries, load_embedder, model_words, onnx_file, resolve_model
 from rag.settings import Settings
 
 SENTENCES = ["Myanmar's junta leader met a senior Russian security official in Moscow on Monday.",
@@ -45,6 +45,15 @@ def test_onnx_batch_order_and_vocabulary(embedder, onnx) -> None:
     one_by_one = np.array([onnx.get_text_embedding(s) for s in SENTENCES])
     assert np.allclose(one_by_one, np.array(onnx.get_text_embedding_batch(SENTENCES)), atol=1e-5)
     assert model_words(onnx) == model_words(embedder)
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_queries_embedded_together_are_what_each_gives_alone(embedder, onnx, backend) -> None:
+    """A question and its keyword form go to the model in one call (rag.service): same vectors as one by one."""
+    model = onnx if backend == "onnx" else embedder
+    queries = ["Where did the junta leader travel?", "junta leader travel"]
+    together = np.array(embed_queries(model, queries))
+    assert np.allclose(together, np.array([model.get_query_embedding(q) for q in queries]), atol=1e-5)
 
 
 def test_export_is_made_once_and_reused(onnx, cache, tmp_path) -> None:
