@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import pickle
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,7 +76,7 @@ class LexicalCache:
         """Write the file beside its final name, then rename; files of other collections go."""
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{live}.pickle"
-        tmp = path.with_name(f".{path.name}.part")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.part")  # one per writer
         try:
             with tmp.open("wb") as f:
                 pickle.dump(self._key(live), f, protocol=pickle.HIGHEST_PROTOCOL)
