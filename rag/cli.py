@@ -97,7 +97,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ui.server import serve
 
     settings = Settings(host=args.host or Settings().host, port=args.port or Settings().port).resolved()
-    serve(create_app(settings, ingest_if_empty=True), settings.host, settings.port)
+    serve(create_app(settings, ingest_if_empty=True, chat_in_background=True), settings.host, settings.port)
     return 0
 
 

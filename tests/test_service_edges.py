@@ -303,6 +303,27 @@ def test_first_start_ingests_the_corpus_then_answers(served) -> None:
         assert body["citations"][0]["doc_id"] == doc and exact(url, body)
 
 
+def test_the_chat_follows_the_api_and_answers(served) -> None:
+    """`rag serve` answers the API before its chat is built (ui.chat_mount): until then `/` says the chat
+    is starting (503, a page that reloads itself), then the real Gradio chat answers there."""
+    from gradio_client import Client
+
+    from tests.test_ui import ask
+
+    url, _ = served
+    deadline = time.monotonic() + 300
+    while (page := httpx.get(f"{url}/", timeout=30)).status_code == 503:
+        assert "The chat is starting" in page.text and page.headers["retry-after"] == "2"
+        assert time.monotonic() < deadline, "the chat did not start within 300 s"
+        time.sleep(0.5)
+    assert page.status_code == 200 and "gradio" in page.text.lower()
+    client = Client(f"{url}/", verbose=False, download_files=False)
+    try:
+        assert "Amara Osei" in ask(client, "Who is the head librarian in Oakridge?")
+    finally:
+        client.close()
+
+
 def test_follow_ups_through_the_api_use_the_history(served) -> None:
     """Both stories count boats: only the conversation says which one "and how many boats" means."""
     url, _ = served

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from typing import Literal
 
-import gradio as gr
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -28,7 +27,7 @@ from rag.conversations import Conversations
 from rag.models import Answer, Document, DocumentInfo, Filters
 from rag.service import NotFound, QuestionError, RagService
 from rag.settings import Settings
-from ui.chat import CSS, HEAD, build_chat
+from ui.chat_mount import ChatMount
 from ui.conversations_api import conversations_router, safe_ask
 from ui.feed_polling import FeedWatch
 from ui.sources_api import sources_router
@@ -103,8 +102,10 @@ class UploadLimit:
         await self.app(scope, receive, send)
 
 
-def create_app(settings: Settings, ingest_if_empty: bool = False, service: RagService | None = None) -> FastAPI:
-    """The API routes, then the chat UI at ``/``.
+def create_app(settings: Settings, ingest_if_empty: bool = False, service: RagService | None = None,
+               chat_in_background: bool = False) -> FastAPI:
+    """The API routes, then the chat UI at ``/`` (``chat_in_background``: built once the server is up,
+    see ui.chat_mount).
 
     ``settings`` govern the HTTP layer (keys, upload limit); a given ``service`` (tests
     share one loaded model) keeps its own settings for everything else.
@@ -117,8 +118,9 @@ def create_app(settings: Settings, ingest_if_empty: bool = False, service: RagSe
     async def lifespan(_app: FastAPI):
         if ingest_if_empty:
             await run_in_threadpool(svc.ensure_ingested)
-        with FeedWatch(svc).polling():
-            yield
+        async with chat.running(background=chat_in_background):
+            with FeedWatch(svc).polling():
+                yield
 
     app = FastAPI(title="News Q&A", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Extractive answers over a folder of news articles, with exact citations.")
@@ -253,15 +255,27 @@ def create_app(settings: Settings, ingest_if_empty: bool = False, service: RagSe
     if settings.api_key and settings.api_key_reads:  # the chat reads too: log in with the key as password
         key = settings.api_key.encode()
         auth = lambda _user, password: secrets.compare_digest(password.encode(), key)  # noqa: E731
-    chat = build_chat(svc, settings, conversations=conversations)
-    gr.mount_gradio_app(app, chat, path="/", blocked_paths=blocked, auth=auth,
-                        auth_message="Password: the server's RAG_API_KEY.", css=CSS, head=HEAD,
-                        max_file_size=settings.max_upload_bytes, footer_links=["api"])
-    # Gradio checks that an event's files came through its upload route only once it "has launched",
-    # which mounting never sets: without this, any server path named in a FileData would be copied in.
-    chat.has_launched = True
+
+    def build() -> FastAPI:
+        import gradio as gr
+
+        from ui.chat import CSS, HEAD, build_chat
+
+        blocks = build_chat(svc, settings, conversations=conversations)
+        holder = gr.mount_gradio_app(FastAPI(), blocks, path="/", blocked_paths=blocked, auth=auth,
+                                     auth_message="Password: the server's RAG_API_KEY.", css=CSS, head=HEAD,
+                                     max_file_size=settings.max_upload_bytes, footer_links=["api"])
+        # Gradio checks that an event's files came through its upload route only once it "has launched",
+        # which mounting never sets: without this, any server path named in a FileData would be copied in.
+        blocks.has_launched = True
+        return holder
+
+    chat = ChatMount(build)
+    if not chat_in_background:
+        chat.build_now()
+    app.mount("/", chat)
     # Gradio's session heartbeats never end by themselves; ui.server.Server calls this on shutdown.
-    app.state.stop_streams = app.routes[-1].app.stop_event.set
+    app.state.stop_streams = chat.stop_streams
     return app
 
 
