@@ -17,7 +17,7 @@ from index.ingest import IngestReport, ingest
 from index.store import DocState, StoredPassage, Store, StoreError, quarantine
 from index.text import content_words
 from rag.answer import answer
-from rag.lexical_cache import LexicalCache
+from rag.lexical_cache import RESYNC_SHARE, LexicalCache
 from rag.models import Answer, Document, DocumentInfo, Filters
 from rag.progress import bar_or_lines
 from rag.retrieve import Hit, HybridRetriever, Idf, LexicalIndex, query_forms
@@ -126,9 +126,16 @@ class RagService:
     # --- writing -------------------------------------------------------------
 
     def ingest(self, paths: list[Path] | None = None, progress: "bool | Progress" = False) -> IngestReport:
+        """Index the corpus folder (or ``paths``). After one that changed a good share of the articles (a first
+        ingest, say), the in-memory index is brought up to date and saved (rag.lexical_cache), so that the next
+        process, `rag serve` or `rag ask`, starts from it instead of reading every passage back."""
         self._health = None
-        return ingest(paths or [self.settings.corpus_dir], self.store, self.embed_passages,
-                      self.settings.chunk_chars, progress=progress, max_bytes=self.settings.max_file_bytes)
+        report = ingest(paths or [self.settings.corpus_dir], self.store, self.embed_passages,
+                        self.settings.chunk_chars, progress=progress, max_bytes=self.settings.max_file_bytes)
+        changed = len(report.added) + len(report.updated) + len(report.removed) + report.repaired
+        if changed and changed >= RESYNC_SHARE * (changed + len(report.unchanged)):
+            self.snapshot()
+        return report
 
     def ensure_ingested(self) -> IngestReport | None:
         """At start: reconcile the corpus folder with the index (first start, a file left by a killed

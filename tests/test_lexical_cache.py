@@ -49,9 +49,11 @@ def test_a_new_process_starts_from_the_saved_index(ingested, embedder) -> None:
 
 def test_changes_made_since_the_save_are_reloaded_article_by_article(ingested, embedder) -> None:
     ingested.snapshot()
-    writer = RagService(ingested.settings, embedder=embedder)  # another process; it never reads the cache
+    saved = cache_file(ingested).read_bytes()
+    writer = RagService(ingested.settings, embedder=embedder)  # another process
     writer.add_document("zz_bridge.md", notice("Ravensworth", 14).encode())
     writer.delete_document(SEED_000)
+    cache_file(ingested).write_bytes(saved)  # as if saved before those changes (a crash before the next save)
     fresh = RagService(ingested.settings, embedder=embedder)
     calls = reloads(fresh)
     snap = fresh.snapshot()
@@ -75,3 +77,12 @@ def test_a_damaged_or_foreign_file_is_rebuilt_from_the_store(ingested, embedder,
     assert [p.passage_id for p in fresh.snapshot().passages] == expected
     assert len(calls[0]) == len(ingested.documents())  # every article read back
     assert HELD_OUT_ANSWER in fresh.ask(HELD_OUT_Q).answer
+
+
+def test_an_ingest_that_changes_much_leaves_the_saved_index_current(service, embedder) -> None:
+    """`rag ingest` then `rag serve`: the server starts from the index the ingest saved."""
+    service.ingest()  # a first ingest: every article changed
+    assert cache_file(service).is_file()
+    fresh = RagService(service.settings, embedder=embedder)
+    calls = reloads(fresh)
+    assert len(fresh.snapshot().hashes) == len(service.documents()) and calls == [[]]
