@@ -8,10 +8,15 @@ A query's cost is the length of its terms' posting lists.
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
 
 import numpy as np
+
+# Posting lists kept as arrays for the terms queried most recently, at most this many entries in all (12 bytes
+# each: about 12 MB). Unbounded, the cache grew with every new query term, by up to a megabyte for a common word
+# at 10,000 articles (86 MB over 1,000 distinct questions).
+ARRAY_CACHE_ENTRIES = 1_000_000
 
 
 class BM25:
@@ -23,8 +28,13 @@ class BM25:
         self._length = np.zeros(0, dtype=np.float32)
         self._terms: dict[int, Counter[str]] = {}
         self._postings: dict[str, dict[int, int]] = {}  # term -> {row: term frequency}
-        self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # posting lists as arrays, per term
+        self._arrays: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()  # see ARRAY_CACHE_ENTRIES
+        self._array_entries = 0
         self._total = 0
+
+    def __getstate__(self) -> dict:
+        """What is saved (rag.lexical_cache): the index, not the query-time array cache."""
+        return {**self.__dict__, "_arrays": OrderedDict(), "_array_entries": 0}
 
     def __len__(self) -> int:
         return len(self._row)
@@ -49,7 +59,7 @@ class BM25:
         self._total += n
         for term, tf in counts.items():
             self._postings.setdefault(term, {})[row] = tf
-            self._arrays.pop(term, None)
+            self._forget(term)
 
     def remove(self, pid: str) -> None:
         row = self._row.pop(pid, None)
@@ -60,19 +70,29 @@ class BM25:
             del posting[row]
             if not posting:
                 del self._postings[term]
-            self._arrays.pop(term, None)
+            self._forget(term)
         self._total -= int(self._length[row])
         self._length[row] = 0
         self._pids[row] = None
         self._free.append(row)
 
+    def _forget(self, term: str) -> None:
+        got = self._arrays.pop(term, None)
+        if got is not None:
+            self._array_entries -= len(got[0])
+
     def _posting(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         got = self._arrays.get(term)
-        if got is None:
-            posting = self._postings.get(term, {})
-            got = (np.fromiter(posting.keys(), dtype=np.int64, count=len(posting)),
-                   np.fromiter(posting.values(), dtype=np.float32, count=len(posting)))
-            self._arrays[term] = got
+        if got is not None:
+            self._arrays.move_to_end(term)
+            return got
+        posting = self._postings.get(term, {})
+        got = (np.fromiter(posting.keys(), dtype=np.int64, count=len(posting)),
+               np.fromiter(posting.values(), dtype=np.float32, count=len(posting)))
+        self._arrays[term] = got
+        self._array_entries += len(posting)
+        while self._array_entries > ARRAY_CACHE_ENTRIES and len(self._arrays) > 1:
+            self._forget(next(iter(self._arrays)))
         return got
 
     def search(self, terms: Iterable[str], k: int, allowed: Iterable[str] | None = None) -> list[tuple[str, float]]:
