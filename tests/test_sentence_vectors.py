@@ -37,8 +37,9 @@ def test_every_sentence_is_stored_as_embedded_alone_and_answering_embeds_no_arti
     assert (np.sum(alone * np.array([words[w] for w in sample]), axis=1) > 0.999).all()
 
     embedded: list[str] = []
-    plain = service.embed_texts
-    monkeypatch.setattr(service, "embed_texts", lambda texts: embedded.extend(texts) or plain(texts))
+    semantics = service.snapshot().semantics  # built by the ingest (it changed every article)
+    plain = semantics._embed_texts
+    monkeypatch.setattr(semantics, "_embed_texts", lambda texts: embedded.extend(texts) or plain(texts))
     reply = service.ask(HELD_OUT_Q)
     assert HELD_OUT_ANSWER in reply.answer and not reply.abstained
     # only words no article holds: the question's, or the words naming a passage's outlet and role
