@@ -19,6 +19,7 @@ import os
 import pickle
 import threading
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 from rag.retrieve import LexicalIndex
@@ -29,6 +30,7 @@ RESYNC_SHARE = 0.05  # saved again once this share of the held articles changed 
 _SHAPING_MODULES = ("index.store", "index.text", "rag.bm25", "rag.fields", "rag.retrieve", "rag.lexical_cache")
 
 
+@cache  # the code this process runs, read once (not whatever is on disk by the time it saves)
 def _fingerprint() -> str:
     import importlib
 
@@ -36,6 +38,11 @@ def _fingerprint() -> str:
     for name in _SHAPING_MODULES:
         digest.update(Path(importlib.import_module(name).__file__).read_bytes())
     return digest.hexdigest()
+
+
+def due(changed: int, held: int) -> bool:
+    """Whether ``changed`` articles of ``held`` are enough to save the index again (``RESYNC_SHARE``)."""
+    return changed > 0 and changed >= RESYNC_SHARE * held
 
 
 class LexicalCache:
@@ -69,7 +76,7 @@ class LexicalCache:
         """Note ``n`` articles reloaded or dropped; save once enough changed that a new process
         would otherwise reload more than ``RESYNC_SHARE`` of the corpus."""
         self.unsaved += n
-        if self.unsaved and self.unsaved >= RESYNC_SHARE * len(hashes):
+        if due(self.unsaved, len(hashes)):
             self.save(live, lexical, hashes)
 
     def save(self, live: str, lexical: LexicalIndex, hashes: dict[str, str]) -> None:

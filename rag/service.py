@@ -17,7 +17,7 @@ from index.ingest import IngestReport, ingest
 from index.store import DocState, StoredPassage, Store, StoreError, quarantine
 from index.text import content_words
 from rag.answer import answer
-from rag.lexical_cache import RESYNC_SHARE, LexicalCache
+from rag.lexical_cache import LexicalCache, due
 from rag.models import Answer, Document, DocumentInfo, Filters
 from rag.progress import bar_or_lines
 from rag.retrieve import Hit, HybridRetriever, Idf, LexicalIndex, query_forms
@@ -133,7 +133,7 @@ class RagService:
         report = ingest(paths or [self.settings.corpus_dir], self.store, self.embed_passages,
                         self.settings.chunk_chars, progress=progress, max_bytes=self.settings.max_file_bytes)
         changed = len(report.added) + len(report.updated) + len(report.removed) + report.repaired
-        if changed and changed >= RESYNC_SHARE * (changed + len(report.unchanged)):
+        if due(changed, changed + len(report.unchanged)):
             self.snapshot()
         return report
 

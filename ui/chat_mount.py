@@ -40,7 +40,6 @@ class ChatMount:
         self._holder: FastAPI | None = None
         self._chat: Any = None  # the Gradio app, while its lifespan runs
         self._error: str | None = None
-        self._settled = asyncio.Event()  # ready, or failed
 
     def build_now(self) -> None:
         self._holder = self._build()
@@ -48,23 +47,27 @@ class ChatMount:
     @asynccontextmanager
     async def running(self, background: bool) -> AsyncIterator[None]:
         """Serve the chat for the server's lifetime; unless ``background``, only once it is ready."""
-        stopped = asyncio.Event()
-        task = asyncio.create_task(self._serve(stopped))
+        stopped, settled = asyncio.Event(), asyncio.Event()  # this run's loop's own (an app may be served again)
+        self._error = None
+        task = asyncio.create_task(self._serve(stopped, settled))
         if not background:
-            await self._settled.wait()
+            await settled.wait()
         try:
             yield
         finally:
             stopped.set()
             await task
 
-    async def _serve(self, stopped: asyncio.Event) -> None:
-        """Gradio's lifespan entered and left in this one task (its cancel scopes require that)."""
+    async def _serve(self, stopped: asyncio.Event, settled: asyncio.Event) -> None:
+        """Gradio's lifespan entered and left in this one task (its cancel scopes require that);
+        ``settled`` is set once the chat is ready or has failed."""
         try:
-            holder = self._holder or await run_in_threadpool(self._build)
+            if self._holder is None:
+                self._holder = await run_in_threadpool(self._build)
+            holder = self._holder
             async with holder.router.lifespan_context(holder):
                 self._chat = holder.routes[-1].app
-                self._settled.set()
+                settled.set()
                 log.info("chat ready")
                 await stopped.wait()
         except Exception as exc:  # noqa: BLE001 - the API goes on; / says what happened
@@ -72,7 +75,7 @@ class ChatMount:
             self._error = f"{type(exc).__name__}: {exc}"
         finally:
             self._chat = None
-            self._settled.set()
+            settled.set()
 
     def stop_streams(self) -> None:
         """End the chat's endless streams (Gradio session heartbeats), so that stopping never waits on a tab."""
