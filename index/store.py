@@ -6,7 +6,8 @@ Five collections, all in the one store every process shares (embedded under the 
   totals) and, in server mode, the ``writer`` lease that serialises writers across processes and machines;
 - the live passage collection (``<name>`` at first, ``<name>.r<time>`` after a rebuild): one record per
   passage, carrying only ``doc_id``/``start``/``end`` besides what llama-index writes;
-- ``<live>.docs``: the manifest, one record per article (metadata, file and content hashes, passage count)
+- ``<live>.docs``: the manifest, one record per article (metadata, file and content hashes, passage count;
+  one JSON field, ``_manifest_meta``)
   with the article's text as indexed, which citation offsets index whatever happens to the file later.
   A manifest record is written only after its passages, so an interrupted write is redone by the next ingest;
 - ``<live>.sentences``: a vector for each sentence of each passage (``sentence_key``), and ``<live>.words``:
@@ -19,6 +20,7 @@ Nothing reads a whole collection in one call: Chroma 1.5 fails past ~32k records
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import random
 import socket
@@ -100,7 +102,15 @@ def _clean(meta: dict) -> dict[str, str | None]:
     return {**out, "title": out["title"] or meta["doc_id"], "outlet": out["outlet"] or "unknown"}
 
 
+def _manifest_meta(fields: dict) -> dict[str, str]:
+    """A manifest record's metadata: the content hash on its own (``owner_of`` searches it) and the rest
+    as one JSON string, which Chroma reads back about three times faster than ten separate fields."""
+    return {"doc_hash": fields["doc_hash"], "state": json.dumps(fields)}
+
+
 def _state_of(doc_id: str, m: dict) -> DocState:
+    if "state" in m:  # records written before the compact form hold the fields themselves
+        m = {**json.loads(m["state"]), **m}
     n = int(m.get("n_passages", 0))
     return DocState(doc_id, m.get("path", ""), m.get("doc_hash", ""), n, n, _clean({**m, "doc_id": doc_id}),
                     m.get("file_hash", ""))
@@ -513,9 +523,9 @@ class Store:
                 ids, vectors, docs = zip(*keys[at:at + PAGE])
                 self.sentences.add(ids=list(ids), embeddings=list(vectors), metadatas=[{"doc_id": d} for d in docs])
             self.manifest.upsert(ids=doc_ids, embeddings=[_DUMMY] * len(batch),
-                                 documents=[w.article.raw_text for w in batch], metadatas=[
+                                 documents=[w.article.raw_text for w in batch], metadatas=[_manifest_meta(
                 {**{k: getattr(w.article, k) or "" for k in DOC_FIELDS}, "path": w.article.path,
-                 "doc_hash": w.article.content_hash, "file_hash": w.file_hash, "n_passages": len(w.passages)}
+                 "doc_hash": w.article.content_hash, "file_hash": w.file_hash, "n_passages": len(w.passages)})
                 for w in batch])
 
     def delete(self, doc_ids: str | list[str]) -> None:

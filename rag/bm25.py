@@ -26,7 +26,7 @@ class BM25:
         self._pids: list[str | None] = []  # row -> passage id (None: removed)
         self._free: list[int] = []  # rows of removed passages, reused first
         self._length = np.zeros(0, dtype=np.float32)
-        self._terms: dict[int, Counter[str]] = {}
+        self._terms: dict[int, tuple[str, ...]] = {}  # row -> its distinct terms (what a removal touches)
         self._postings: dict[str, dict[int, int]] = {}  # term -> {row: term frequency}
         self._arrays: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()  # see ARRAY_CACHE_ENTRIES
         self._array_entries = 0
@@ -54,7 +54,7 @@ class BM25:
         else:
             self._pids[row] = pid
         self._row[pid] = row
-        self._terms[row] = counts
+        self._terms[row] = tuple(counts)
         self._length[row] = n = sum(counts.values())
         self._total += n
         for term, tf in counts.items():

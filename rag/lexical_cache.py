@@ -13,12 +13,14 @@ shape the lexical index), for the same live collection and embedding model.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import os
 import pickle
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -38,6 +40,19 @@ def _fingerprint() -> str:
     for name in _SHAPING_MODULES:
         digest.update(Path(importlib.import_module(name).__file__).read_bytes())
     return digest.hexdigest()
+
+
+@contextmanager
+def _no_collection() -> Iterator[None]:
+    """The cyclic garbage collector off: loading millions of small objects, it would run over and over,
+    finding nothing (0.26 s instead of 0.5-0.7 s at 3,000 articles)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def due(changed: int, held: int) -> bool:
@@ -60,7 +75,7 @@ class LexicalCache:
         """The saved index and its articles' content hashes; None when there is no usable file."""
         path = self.folder / f"{live}.pickle"
         try:
-            with path.open("rb") as f:
+            with path.open("rb") as f, _no_collection():
                 if pickle.load(f) != self._key(live):
                     return None
                 lexical, hashes = pickle.load(f)

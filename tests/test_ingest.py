@@ -47,6 +47,20 @@ def test_modified_deleted_duplicate_and_broken_files(service) -> None:
     assert {d.doc_id for d in service.documents()} == {p.stem for p in SEEDS.glob("*.txt")}
 
 
+def test_manifest_records_of_the_older_form_still_read(service) -> None:
+    """Manifest records once held each field apart; an index written then reads the same and re-ingests nothing."""
+    import json
+
+    service.ingest()
+    before = service.store.doc_states()
+    got = service.store.manifest.get(include=["metadatas"])
+    service.store.manifest.update(ids=got["ids"], metadatas=[{**json.loads(m["state"]), "state": None} for m in got["metadatas"]])  # None: key removed
+    assert "state" not in service.store.manifest.get(limit=1, include=["metadatas"])["metadatas"][0]
+    assert service.store.doc_states() == before
+    assert service.ingest().passages_embedded == 0
+    assert service.store.owner_of(before["000_7461797e538ad034"].doc_hash) == "000_7461797e538ad034"
+
+
 def test_interrupted_write_is_redone(service) -> None:
     service.ingest()
     victim = next(p for p in service.store.passages() if p.doc_id == "002_996cae21006e1810")
