@@ -10,15 +10,20 @@ Five collections, all in the one store every process shares (embedded under the 
   one JSON field, ``_manifest_meta``)
   with the article's text as indexed, which citation offsets index whatever happens to the file later.
   A manifest record is written only after its passages, so an interrupted write is redone by the next ingest;
-- ``<live>.sentences``: a vector for each sentence of each passage (``sentence_key``), and ``<live>.words``:
-  a vector for each word of the articles (the word embedded alone; kept when its articles go, as it
-  depends only on the model). Written at ingest, so that answering embeds no article text.
+- ``<live>.passage-sentences``: for each passage, a vector for each of its sentences, and
+  ``<live>.word-vectors``: a vector for each word of the articles (the word embedded alone; kept when its
+  articles go, as it depends only on the model). Written at ingest, so that answering embeds no article text.
+  These vectors are only ever read back by id, never searched, so they are kept as record text
+  (``_pack``), not in a vector index: Chroma loads a collection's whole vector index into memory on first use
+  (about 150 MB of sentence vectors at 3,000 articles), and reading vectors out of it by id costs about
+  30 us each.
 
 Nothing reads a whole collection in one call: Chroma 1.5 fails past ~32k records ("too many SQL variables").
 """
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import os
@@ -47,7 +52,9 @@ if TYPE_CHECKING:
 
 PAGE = 5000  # records per collection.get: well under Chroma's SQL-variable limit
 DOC_FIELDS = ("title", "outlet", "date", "url", "date_source", "source")
-_DUMMY = [1.0]  # manifest and state records are looked up by id, never by vector
+_DUMMY = [1.0]  # manifest, state and packed-vector records are looked up by id, never by vector
+# the collections beside a passage collection, and those that indexes written before packed vectors had
+_SUFFIXES = (".docs", ".passage-sentences", ".word-vectors", ".sentences", ".words")
 _HOST = socket.gethostname()
 _HELD: set[str] = set()  # lease tokens this process holds now
 
@@ -116,9 +123,17 @@ def _state_of(doc_id: str, m: dict) -> DocState:
                     m.get("file_hash", ""))
 
 
-def sentence_key(passage_id: str, span: Span) -> str:
-    """A sentence's record id: its passage and its offsets within the passage."""
-    return f"{passage_id}#{span[0]}-{span[1]}"
+def _pack(vectors: list[Vector]) -> str:
+    """Vectors as record text: their float32 bytes, base64."""
+    import numpy as np
+
+    return base64.b64encode(np.asarray(vectors, dtype=np.float32).tobytes()).decode("ascii")
+
+
+def _unpack(text: str, rows: int) -> "np.ndarray":
+    import numpy as np
+
+    return np.frombuffer(base64.b64decode(text), dtype=np.float32).reshape(rows, -1)
 
 
 def split_passage_id(passage_id: str) -> tuple[str, int, int]:
@@ -322,8 +337,8 @@ class Store:
         self.live = live
         self.collection = self.client.get_or_create_collection(live, metadata={"hnsw:space": "cosine"})
         self.manifest = self.client.get_or_create_collection(f"{live}.docs")
-        self.sentences = self.client.get_or_create_collection(f"{live}.sentences", metadata={"hnsw:space": "cosine"})
-        self.words = self.client.get_or_create_collection(f"{live}.words", metadata={"hnsw:space": "cosine"})
+        self.sentences = self.client.get_or_create_collection(f"{live}.passage-sentences")
+        self.words = self.client.get_or_create_collection(f"{live}.word-vectors")
         self.vector_store = ChromaVectorStore(chroma_collection=self.collection)
 
     # --- coordination ----------------------------------------------------------
@@ -464,12 +479,16 @@ class Store:
     def sentence_vectors(self, sentences: list[Sentence]) -> dict[Sentence, "np.ndarray"]:
         """Stored vectors of sentences given as ``(passage_id, offsets in the passage)``; one not stored (an
         index written before sentence vectors were, or a sentence the splitter now cuts differently) is left out."""
-        keys = {sentence_key(pid, span): (pid, span) for pid, span in sentences}
-        return {keys[k]: v for k, v in self._vectors(self.sentences, list(keys)).items()}
+        found: dict[Sentence, "np.ndarray"] = {}
+        for pid, record in self._records(self.sentences, list(dict.fromkeys(pid for pid, _ in sentences))).items():
+            kept = json.loads(record)
+            spans = [tuple(span) for span in kept["spans"]]
+            found.update(((pid, span), v) for span, v in zip(spans, _unpack(kept["vectors"], len(spans))))
+        return {sentence: found[sentence] for sentence in sentences if sentence in found}
 
     def word_vectors(self, words: list[str]) -> dict[str, "np.ndarray"]:
         """Stored vectors of words (as ``index.text.content_words`` gives them); one not stored is left out."""
-        return self._vectors(self.words, list(dict.fromkeys(words)))
+        return {w: _unpack(text, 1)[0] for w, text in self._records(self.words, list(dict.fromkeys(words))).items()}
 
     def missing_words(self, words: list[str]) -> list[str]:
         """The words among ``words`` that have no stored vector yet."""
@@ -479,20 +498,13 @@ class Store:
                 known.update(self.words.get(ids=words[at:at + PAGE], include=[])["ids"])
         return [w for w in words if w not in known]
 
-    def _vectors(self, collection, ids: list[str]) -> dict[str, "np.ndarray"]:
-        """Stored vectors by id, for answering. An embedded store does not read vectors another process
-        wrote after this one opened it (Chroma fails the whole call); then none is returned, and the
-        answerer embeds what it needs."""
+    def _records(self, collection, ids: list[str]) -> dict[str, str]:
+        """The text of the records stored under ``ids`` (packed vectors, for answering)."""
         if not ids:
             return {}
-        try:
-            with self._guard():
-                got = collection.get(ids=ids, include=["embeddings"])
-        except StoreError:
-            if self.mode != "embedded":
-                raise
-            return {}
-        return dict(zip(got["ids"], got["embeddings"]))
+        with self._guard():
+            got = collection.get(ids=ids, include=["documents"])
+        return {i: text for i, text in zip(got["ids"], got["documents"]) if text}
 
     # --- writing (under write_lock) --------------------------------------------
 
@@ -503,7 +515,8 @@ class Store:
         for at in range(0, len(new_words), PAGE):
             chunk = new_words[at:at + PAGE]
             with self._guard():
-                self.words.upsert(ids=[w for w, _ in chunk], embeddings=[v for _, v in chunk])
+                self.words.upsert(ids=[w for w, _ in chunk], embeddings=[_DUMMY] * len(chunk),
+                                  documents=[_pack([v]) for _, v in chunk])
         if not batch:
             return
         doc_ids = [w.article.doc_id for w in batch]
@@ -517,11 +530,13 @@ class Store:
             self.sentences.delete(where={"doc_id": {"$in": doc_ids}})
             if nodes:
                 self.vector_store.add(nodes)
-            keys = [(sentence_key(p.passage_id, span), vector, w.article.doc_id)
-                    for w in batch for p, sents in zip(w.passages, w.sentences) for span, vector in sents]
-            for at in range(0, len(keys), PAGE):
-                ids, vectors, docs = zip(*keys[at:at + PAGE])
-                self.sentences.add(ids=list(ids), embeddings=list(vectors), metadatas=[{"doc_id": d} for d in docs])
+            records = [(p.passage_id, json.dumps({"spans": [span for span, _ in sents],
+                                                  "vectors": _pack([vector for _, vector in sents])}), w.article.doc_id)
+                       for w in batch for p, sents in zip(w.passages, w.sentences) if sents]
+            for at in range(0, len(records), PAGE):
+                ids, texts, docs = zip(*records[at:at + PAGE])
+                self.sentences.add(ids=list(ids), embeddings=[_DUMMY] * len(ids), documents=list(texts),
+                                   metadatas=[{"doc_id": d} for d in docs])
             self.manifest.upsert(ids=doc_ids, embeddings=[_DUMMY] * len(batch),
                                  documents=[w.article.raw_text for w in batch], metadatas=[_manifest_meta(
                 {**{k: getattr(w.article, k) or "" for k in DOC_FIELDS}, "path": w.article.path,
@@ -620,7 +635,7 @@ class Store:
         with self._guard():
             names = [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
         for name in names:  # the replaced collections, and any left by an interrupted rebuild
-            base = next((name.removesuffix(s) for s in (".docs", ".sentences", ".words") if name.endswith(s)), name)
+            base = next((name.removesuffix(s) for s in _SUFFIXES if name.endswith(s)), name)
             if base != self.live and (base == self.name or base.startswith(f"{self.name}.r")):
                 try:
                     self.client.delete_collection(name)
