@@ -13,10 +13,11 @@ Five collections, all in the one store every process shares (embedded under the 
 - ``<live>.passage-sentences``: for each passage, a vector for each of its sentences, and
   ``<live>.word-vectors``: a vector for each word of the articles (the word embedded alone; kept when its
   articles go, as it depends only on the model). Written at ingest, so that answering embeds no article text.
-  These vectors are only ever read back by id, never searched, so they are kept as record text
-  (``_pack``), not in a vector index: Chroma loads a collection's whole vector index into memory on first use
-  (about 150 MB of sentence vectors at 3,000 articles), and reading vectors out of it by id costs about
-  30 us each.
+  These vectors are only ever read back by id, never searched, so they are kept packed in the records'
+  metadata (``_pack``), not in a vector index: Chroma loads a collection's whole vector index into memory on
+  first use (about 150 MB of sentence vectors at 3,000 articles), reads vectors out of it by id at about 30 us
+  each, and writes a 384-dimensional vector about four times slower than a packed one. (Not as documents either:
+  Chroma indexes every document for full-text search, ten times slower still.)
 
 Nothing reads a whole collection in one call: Chroma 1.5 fails past ~32k records ("too many SQL variables").
 """
@@ -124,7 +125,7 @@ def _state_of(doc_id: str, m: dict) -> DocState:
 
 
 def _pack(vectors: list[Vector]) -> str:
-    """Vectors as record text: their float32 bytes, base64."""
+    """Vectors as a metadata string: their float32 bytes, base64."""
     import numpy as np
 
     return base64.b64encode(np.asarray(vectors, dtype=np.float32).tobytes()).decode("ascii")
@@ -480,15 +481,15 @@ class Store:
         """Stored vectors of sentences given as ``(passage_id, offsets in the passage)``; one not stored (an
         index written before sentence vectors were, or a sentence the splitter now cuts differently) is left out."""
         found: dict[Sentence, "np.ndarray"] = {}
-        for pid, record in self._records(self.sentences, list(dict.fromkeys(pid for pid, _ in sentences))).items():
-            kept = json.loads(record)
-            spans = [tuple(span) for span in kept["spans"]]
-            found.update(((pid, span), v) for span, v in zip(spans, _unpack(kept["vectors"], len(spans))))
+        for pid, meta in self._records(self.sentences, list(dict.fromkeys(pid for pid, _ in sentences))).items():
+            spans = [tuple(map(int, span.split("-"))) for span in meta["spans"].split()]
+            found.update(((pid, span), v) for span, v in zip(spans, _unpack(meta["vectors"], len(spans))))
         return {sentence: found[sentence] for sentence in sentences if sentence in found}
 
     def word_vectors(self, words: list[str]) -> dict[str, "np.ndarray"]:
         """Stored vectors of words (as ``index.text.content_words`` gives them); one not stored is left out."""
-        return {w: _unpack(text, 1)[0] for w, text in self._records(self.words, list(dict.fromkeys(words))).items()}
+        return {w: _unpack(meta["vector"], 1)[0]
+                for w, meta in self._records(self.words, list(dict.fromkeys(words))).items()}
 
     def missing_words(self, words: list[str]) -> list[str]:
         """The words among ``words`` that have no stored vector yet."""
@@ -498,13 +499,13 @@ class Store:
                 known.update(self.words.get(ids=words[at:at + PAGE], include=[])["ids"])
         return [w for w in words if w not in known]
 
-    def _records(self, collection, ids: list[str]) -> dict[str, str]:
-        """The text of the records stored under ``ids`` (packed vectors, for answering)."""
+    def _records(self, collection, ids: list[str]) -> dict[str, dict]:
+        """The metadata of the records stored under ``ids`` (packed vectors, for answering)."""
         if not ids:
             return {}
         with self._guard():
-            got = collection.get(ids=ids, include=["documents"])
-        return {i: text for i, text in zip(got["ids"], got["documents"]) if text}
+            got = collection.get(ids=ids, include=["metadatas"])
+        return dict(zip(got["ids"], got["metadatas"]))
 
     # --- writing (under write_lock) --------------------------------------------
 
@@ -516,7 +517,7 @@ class Store:
             chunk = new_words[at:at + PAGE]
             with self._guard():
                 self.words.upsert(ids=[w for w, _ in chunk], embeddings=[_DUMMY] * len(chunk),
-                                  documents=[_pack([v]) for _, v in chunk])
+                                  metadatas=[{"vector": _pack([v])} for _, v in chunk])
         if not batch:
             return
         doc_ids = [w.article.doc_id for w in batch]
@@ -530,13 +531,12 @@ class Store:
             self.sentences.delete(where={"doc_id": {"$in": doc_ids}})
             if nodes:
                 self.vector_store.add(nodes)
-            records = [(p.passage_id, json.dumps({"spans": [span for span, _ in sents],
-                                                  "vectors": _pack([vector for _, vector in sents])}), w.article.doc_id)
+            records = [(p.passage_id, {"doc_id": w.article.doc_id, "spans": " ".join(f"{a}-{b}" for (a, b), _ in sents),
+                                       "vectors": _pack([vector for _, vector in sents])})
                        for w in batch for p, sents in zip(w.passages, w.sentences) if sents]
             for at in range(0, len(records), PAGE):
-                ids, texts, docs = zip(*records[at:at + PAGE])
-                self.sentences.add(ids=list(ids), embeddings=[_DUMMY] * len(ids), documents=list(texts),
-                                   metadatas=[{"doc_id": d} for d in docs])
+                ids, metas = zip(*records[at:at + PAGE])
+                self.sentences.add(ids=list(ids), embeddings=[_DUMMY] * len(ids), metadatas=list(metas))
             self.manifest.upsert(ids=doc_ids, embeddings=[_DUMMY] * len(batch),
                                  documents=[w.article.raw_text for w in batch], metadatas=[_manifest_meta(
                 {**{k: getattr(w.article, k) or "" for k in DOC_FIELDS}, "path": w.article.path,

@@ -5,4 +5,4 @@ metadata), chunking (passage boundaries) or what is embedded per passage (its se
 
 PARSER_VERSION = 2
 CHUNKER_VERSION = 1
-VECTORS_VERSION = 2  # 1: each passage's sentence vectors and new word vectors stored at ingest; 2: as packed record text
+VECTORS_VERSION = 3  # 1: each passage's sentence vectors and new word vectors stored at ingest; 2: packed as record documents; 3: packed in record metadata

@@ -54,7 +54,8 @@ def test_manifest_records_of_the_older_form_still_read(service) -> None:
     service.ingest()
     before = service.store.doc_states()
     got = service.store.manifest.get(include=["metadatas"])
-    service.store.manifest.update(ids=got["ids"], metadatas=[{**json.loads(m["state"]), "state": None} for m in got["metadatas"]])  # None: key removed
+    older = [{**json.loads(m["state"]), "state": None} for m in got["metadatas"]]  # None removes the key
+    service.store.manifest.update(ids=got["ids"], metadatas=older)
     assert "state" not in service.store.manifest.get(limit=1, include=["metadatas"])["metadatas"][0]
     assert service.store.doc_states() == before
     assert service.ingest().passages_embedded == 0
