@@ -291,13 +291,15 @@ class Bench:
     def _reingest(self, n: int, svc, paths: list[Path]) -> None:
         from index.article import file_hash
 
-        start = _clock()
-        report = svc.ingest()
+        fresh, floor = (type(svc)(svc.settings, embedder=svc._embedder) for _ in range(2))
+        _ = fresh.store, floor.store  # opened, not timed
+        start = _clock()  # as `rag ingest` runs it: a service that has not read the manifest yet
+        report = fresh.ingest()
         cpu, wall = _since(start)
         start = _clock()
         for p in paths:
             file_hash(p, p.read_bytes())
-        svc.store.doc_states()
+        floor.store.doc_states()
         floor_cpu, floor_wall = _since(start)
         self.add(n=n, figure=f"re-ingest unchanged (embedded {report.passages_embedded})", product=round(wall, 3),
                  baseline=round(floor_wall, 3), target="<= 1.5x (hash files + read manifest), embeds 0",

@@ -207,6 +207,11 @@ class _WriterLock:
         self._local = threading.RLock()
         self._depth = 0
 
+    @property
+    def held(self) -> bool:
+        """Whether a thread of this process holds it."""
+        return self._depth > 0
+
     @contextmanager
     def hold(self) -> Iterator[None]:
         with self._local:
@@ -328,6 +333,7 @@ class Store:
                 self.client = chromadb.PersistentClient(path=self.where)
             self.state_collection = self.client.get_or_create_collection(f"{collection}.state")
             self._lock = _WriterLock(self, lease_s)
+            self._manifest_read: tuple[tuple[str, int], dict[str, DocState]] | None = None  # see doc_states
             self._follow = True  # a rebuild in progress stays on its own collections
             self._bind(self._state().get("active") or collection)
 
@@ -409,6 +415,16 @@ class Store:
             with self._guard():
                 got = self.manifest.get(ids=[doc_id], include=["metadatas"])
             return {d: _state_of(d, m) for d, m in zip(got["ids"], got["metadatas"])}
+        if self._lock.held:  # a writer reads what it has written so far
+            return self._read_manifest()
+        # Writers bump the generation when they finish, so the last full read stands until it changes: a process
+        # starting up reads the manifest once, not once to check the corpus and again to load the index.
+        key = (self.live, self.generation())
+        if self._manifest_read is None or self._manifest_read[0] != key:
+            self._manifest_read = (key, self._read_manifest())
+        return dict(self._manifest_read[1])
+
+    def _read_manifest(self) -> dict[str, DocState]:
         return {d: _state_of(d, m) for got in self._pages(self.manifest, ["metadatas"])
                 for d, m in zip(got["ids"], got["metadatas"])}
 
@@ -512,6 +528,7 @@ class Store:
     def write(self, batch: list[Written], words: dict[str, Vector] | None = None) -> None:
         """Store several articles' passages, sentence vectors and new ``words`` (their vectors) in a few
         round trips; each manifest record goes in last."""
+        self._manifest_read = None
         new_words = list((words or {}).items())
         for at in range(0, len(new_words), PAGE):
             chunk = new_words[at:at + PAGE]
@@ -544,6 +561,7 @@ class Store:
                 for w in batch])
 
     def delete(self, doc_ids: str | list[str]) -> None:
+        self._manifest_read = None
         doc_ids = [doc_ids] if isinstance(doc_ids, str) else doc_ids
         if doc_ids:
             with self._guard():

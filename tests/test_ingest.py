@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+from rag.service import RagService
 from tests.conftest import SEEDS
 
 NEW_ARTICLE = ("# Lighthouse keepers strike\n\nBy Test Wire\n\nMarch 3, 2024\n\n"
@@ -60,6 +61,24 @@ def test_manifest_records_of_the_older_form_still_read(service) -> None:
     assert service.store.doc_states() == before
     assert service.ingest().passages_embedded == 0
     assert service.store.owner_of(before["000_7461797e538ad034"].doc_hash) == "000_7461797e538ad034"
+
+
+def test_the_manifest_is_read_once_per_generation_and_writers_see_their_own_writes(service, monkeypatch) -> None:
+    service.ingest()
+    store = service.store
+    reads: list[int] = []
+    read = store._read_manifest
+    monkeypatch.setattr(store, "_read_manifest", lambda: reads.append(1) or read())
+    first = store.doc_states()
+    assert store.doc_states() == first and len(reads) <= 1  # the same generation: read at most once
+    with store.write_lock():  # a writer reads afresh what it has just written
+        store.delete("000_7461797e538ad034")
+        assert "000_7461797e538ad034" not in store.doc_states()
+        store.mark_changed()
+    assert "000_7461797e538ad034" not in store.doc_states()
+    other = RagService(service.settings, embedder=service.embedder)  # another process, as far as the store knows
+    other.ingest()  # puts the article back and bumps the generation
+    assert "000_7461797e538ad034" in store.doc_states()
 
 
 def test_interrupted_write_is_redone(service) -> None:
