@@ -499,7 +499,8 @@ class Store:
         found: dict[Sentence, "np.ndarray"] = {}
         for pid, meta in self._records(self.sentences, list(dict.fromkeys(pid for pid, _ in sentences))).items():
             spans = [tuple(map(int, span.split("-"))) for span in meta["spans"].split()]
-            found.update(((pid, span), v) for span, v in zip(spans, _unpack(meta["vectors"], len(spans))))
+            # each row copied: a view would keep the whole passage's vectors alive in the answerer's cache
+            found.update(((pid, span), v.copy()) for span, v in zip(spans, _unpack(meta["vectors"], len(spans))))
         return {sentence: found[sentence] for sentence in sentences if sentence in found}
 
     def word_vectors(self, words: list[str]) -> dict[str, "np.ndarray"]:
