@@ -49,14 +49,15 @@ class IngestReport:
 
 def _unusable(path: Path, root: Path | None, max_bytes: int | None) -> str | None:
     """Why ``path`` cannot be read as an article file (None when it can)."""
-    if path.is_symlink():
-        target = path.resolve()
-        if not target.exists():
-            return "broken symlink"
-        if root is not None and not target.is_relative_to(root):
-            return "symlink to a file outside the corpus folder (not followed)"
     try:
-        st = path.stat()
+        st = os.lstat(path)  # one call for the common case, a plain file
+        if stat.S_ISLNK(st.st_mode):
+            target = path.resolve()
+            if not target.exists():
+                return "broken symlink"
+            if root is not None and not target.is_relative_to(root):
+                return "symlink to a file outside the corpus folder (not followed)"
+            st = os.stat(path)
     except OSError as exc:
         return f"cannot read: {exc.strerror or exc}"
     if stat.S_ISDIR(st.st_mode):
@@ -88,7 +89,7 @@ def collect(paths: Iterable[Path], max_bytes: int | None = None
         for dirpath, dirnames, filenames in os.walk(path):  # does not descend into linked folders
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(dirnames + filenames):
-                if name.startswith(".") or Path(name).suffix.lower() not in ARTICLE_SUFFIXES:
+                if name.startswith(".") or os.path.splitext(name)[1].lower() not in ARTICLE_SUFFIXES:
                     continue
                 candidate = Path(dirpath) / name
                 reason = _unusable(candidate, root, max_bytes)
