@@ -498,6 +498,8 @@ class Store:
         index written before sentence vectors were, or a sentence the splitter now cuts differently) is left out."""
         found: dict[Sentence, "np.ndarray"] = {}
         for pid, meta in self._records(self.sentences, list(dict.fromkeys(pid for pid, _ in sentences))).items():
+            if "vectors" not in meta:  # written in another layout, until the next ingest re-indexes it
+                continue
             spans = [tuple(map(int, span.split("-"))) for span in meta["spans"].split()]
             # each row copied: a view would keep the whole passage's vectors alive in the answerer's cache
             found.update(((pid, span), v.copy()) for span, v in zip(spans, _unpack(meta["vectors"], len(spans))))
@@ -506,7 +508,7 @@ class Store:
     def word_vectors(self, words: list[str]) -> dict[str, "np.ndarray"]:
         """Stored vectors of words (as ``index.text.content_words`` gives them); one not stored is left out."""
         return {w: _unpack(meta["vector"], 1)[0]
-                for w, meta in self._records(self.words, list(dict.fromkeys(words))).items()}
+                for w, meta in self._records(self.words, list(dict.fromkeys(words))).items() if "vector" in meta}
 
     def missing_words(self, words: list[str]) -> list[str]:
         """The words among ``words`` that have no stored vector yet."""

@@ -116,3 +116,17 @@ def test_pooled_sentence_vectors_cost_no_extra_model_work(tmp_path, embedder, mo
     cosines = np.sum(alone * np.array([stored[k] for k in keys]), axis=1)
     assert cosines.mean() > 0.85 and cosines.min() > 0.5
     assert HELD_OUT_ANSWER in svc.ask(HELD_OUT_Q).answer
+
+
+def test_records_of_another_layout_count_as_not_stored(service) -> None:
+    """A record without its packed vectors (an index another version wrote, until its next ingest) is treated as
+    missing, and the answerer embeds what it needs."""
+    service.ingest()
+    store = service.store
+    pid = store.sentences.get(limit=1, include=[])["ids"][0]
+    word = store.words.get(limit=1, include=[])["ids"][0]
+    store.sentences.update(ids=[pid], metadatas=[{"vectors": None, "spans": None}])  # None removes the key
+    store.words.update(ids=[word], metadatas=[{"vector": None, "layout": "other"}])
+    span = next((p, s) for p, s in _sentences(service) if p == pid)[1]
+    assert store.sentence_vectors([(pid, span)]) == {} and store.word_vectors([word]) == {}
+    assert HELD_OUT_ANSWER in RagService(service.settings, embedder=service.embedder).ask(HELD_OUT_Q).answer
