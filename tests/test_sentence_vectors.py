@@ -97,6 +97,26 @@ def test_sentence_vectors_follow_edits_deletes_and_rebuilds(service) -> None:
     assert _stored(service).keys() == _sentences(service).keys()
 
 
+def test_each_distinct_text_goes_to_the_model_once(tmp_path, embedder, monkeypatch) -> None:
+    """A passage that is one sentence is its own sentence: embedded once, both vectors the same."""
+    svc = RagService(make_settings(tmp_path), embedder=embedder)
+    inputs: list[str] = []
+    encode = embedder._model.encode
+    monkeypatch.setattr(embedder._model, "encode", lambda texts, **kw: inputs.extend(texts) or encode(texts, **kw))
+    svc.ingest()
+    monkeypatch.undo()
+    assert len(inputs) == len(set(inputs))
+    passages = {p.passage_id: p.text for p in svc.store.passages()}
+    whole = {(pid, span): text for (pid, span), text in _sentences(svc).items() if text == passages[pid]}
+    assert len(whole) > 20  # the seeds' one-sentence paragraphs
+    assert set(passages.values()) | set(_sentences(svc).values()) <= set(inputs)
+    stored = _stored(svc)
+    records = svc.store.collection.get(ids=[pid for pid, _ in whole], include=["embeddings"])
+    by_id = dict(zip(records["ids"], records["embeddings"]))
+    for key in whole:
+        assert np.allclose(stored[key], by_id[key[0]], atol=1e-5)
+
+
 def test_pooled_sentence_vectors_cost_no_extra_model_work(tmp_path, embedder, monkeypatch) -> None:
     """``RAG_SENTENCE_VECTORS=pooled``: each sentence's vector is pooled from its passage's forward pass
     (one model input per passage, none per sentence), close to the sentence embedded alone."""
