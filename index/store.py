@@ -520,11 +520,12 @@ class Store:
 
     def _records(self, collection, ids: list[str]) -> dict[str, dict]:
         """The metadata of the records stored under ``ids`` (packed vectors, for answering)."""
-        if not ids:
-            return {}
-        with self._guard():
-            got = collection.get(ids=ids, include=["metadatas"])
-        return dict(zip(got["ids"], got["metadatas"]))
+        found: dict[str, dict] = {}
+        for at in range(0, len(ids), PAGE):
+            with self._guard():
+                got = collection.get(ids=ids[at:at + PAGE], include=["metadatas"])
+            found.update(zip(got["ids"], got["metadatas"]))
+        return found
 
     # --- writing (under write_lock) --------------------------------------------
 

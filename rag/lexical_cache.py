@@ -1,4 +1,4 @@
-"""The in-memory lexical index saved beside the index, so that a new process starts from it.
+"""The in-memory index (lexical index, word vectors) saved beside the index, so that a new process starts from it.
 
 Building it from the store costs a read of every passage and a BM25 pass over each (about 15 s at
 3,000 articles); loading the saved copy costs about a tenth of that. The file is a cache, never the
@@ -23,13 +23,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 from rag.retrieve import LexicalIndex
+from rag.word_vectors import WordVectors
 
 log = logging.getLogger(__name__)
 
 RESYNC_SHARE = 0.05  # saved again once this share of the held articles changed since the last save
-_SHAPING_MODULES = ("index.store", "index.text", "rag.bm25", "rag.fields", "rag.retrieve", "rag.lexical_cache")
+_SHAPING_MODULES = ("index.store", "index.text", "rag.bm25", "rag.fields", "rag.retrieve", "rag.word_vectors",
+                    "rag.lexical_cache")
 
 
 @cache  # the code this process runs, read once (not whatever is on disk by the time it saves)
@@ -55,6 +58,18 @@ def _no_collection() -> Iterator[None]:
             gc.enable()
 
 
+class Held(NamedTuple):
+    """What a process holds in memory about the index, saved as one file."""
+
+    lexical: LexicalIndex
+    hashes: dict[str, str]  # doc_id -> content hash of the articles held
+    words: WordVectors  # the held articles' words (and any held before)
+
+    @classmethod
+    def empty(cls, dictionary: Callable[[], set[str]]) -> "Held":
+        return cls(LexicalIndex(dictionary=dictionary), {}, WordVectors())
+
+
 def due(changed: int, held: int) -> bool:
     """Whether ``changed`` articles of ``held`` are enough to save the index again (``RESYNC_SHARE``)."""
     return changed > 0 and changed >= RESYNC_SHARE * held
@@ -71,30 +86,30 @@ class LexicalCache:
     def _key(self, live: str) -> dict[str, str]:
         return {"fingerprint": _fingerprint(), "live": live, "model": self.model}
 
-    def load(self, live: str, dictionary: Callable[[], set[str]]) -> tuple[LexicalIndex, dict[str, str]] | None:
-        """The saved index and its articles' content hashes; None when there is no usable file."""
+    def load(self, live: str, dictionary: Callable[[], set[str]]) -> Held | None:
+        """What was saved; None when there is no usable file."""
         path = self.folder / f"{live}.pickle"
         try:
             with path.open("rb") as f, _no_collection():
                 if pickle.load(f) != self._key(live):
                     return None
-                lexical, hashes = pickle.load(f)
+                held = Held(*pickle.load(f))
         except FileNotFoundError:
             return None
         except Exception as exc:  # noqa: BLE001 - a damaged or foreign file is rebuilt, never trusted
             log.warning("ignoring the saved lexical index %s: %s", path, exc)
             return None
-        lexical.attach(dictionary)
-        return lexical, hashes
+        held.lexical.attach(dictionary)
+        return held
 
-    def changed(self, n: int, live: str, lexical: LexicalIndex, hashes: dict[str, str]) -> None:
+    def changed(self, n: int, live: str, held: Held) -> None:
         """Note ``n`` articles reloaded or dropped; save once enough changed that a new process
         would otherwise reload more than ``RESYNC_SHARE`` of the corpus."""
         self.unsaved += n
-        if due(self.unsaved, len(hashes)):
-            self.save(live, lexical, hashes)
+        if due(self.unsaved, len(held.hashes)):
+            self.save(live, held)
 
-    def save(self, live: str, lexical: LexicalIndex, hashes: dict[str, str]) -> None:
+    def save(self, live: str, held: Held) -> None:
         """Write the file beside its final name, then rename; files of other collections go."""
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{live}.pickle"
@@ -102,7 +117,7 @@ class LexicalCache:
         try:
             with tmp.open("wb") as f:
                 pickle.dump(self._key(live), f, protocol=pickle.HIGHEST_PROTOCOL)
-                pickle.dump((lexical, hashes), f, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(tuple(held), f, protocol=pickle.HIGHEST_PROTOCOL)
             tmp.replace(path)
         except OSError as exc:  # a read-only or full disk: the next start rebuilds from the store
             log.warning("could not save the lexical index to %s: %s", path, exc)

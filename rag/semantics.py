@@ -2,11 +2,11 @@
 
 Soft coverage lets a sentence cover a question word through a near-synonym
 ("swap" ~ "exchanging", "toppled" ~ "overthrew"), which exact or stemmed matching
-misses. Sentence and word vectors are read from the index, where ingest stored them; a sentence or word
-the index lacks (a question's own word, an index written before they were stored) is embedded at question
-time. What was read or embedded is kept in a bounded least-recently-used cache (CACHE_SIZE vectors, about
-13 MB), so that the words every question shares are read once, and a serving process does not grow with
-the questions it is asked.
+misses. Sentence vectors are read from the index, where ingest stored them; word vectors are looked up in
+memory (rag.word_vectors, the corpus's words read from the index). A sentence or word neither holds (a
+question's own word, an index written before they were stored) is embedded at question time. Sentences
+read and texts embedded are kept in a bounded least-recently-used cache (CACHE_SIZE vectors, about 13 MB),
+so that a serving process does not grow with the questions it is asked.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ CACHE_SIZE = 8_000
 class Semantics:
     def __init__(self, embed_texts: Embed, embed_query: Callable[[str], list[float]],
                  cache_size: int = CACHE_SIZE, sentences: Stored | None = None, words: Stored | None = None) -> None:
-        """``sentences`` and ``words`` read stored vectors (``Store.sentence_vectors``, ``Store.word_vectors``)."""
+        """``sentences`` reads stored sentence vectors (``Store.sentence_vectors``), cached once read; ``words``
+        looks up words held in memory (``WordVectors.get``), which the cache does not copy."""
         self._embed_texts = embed_texts
         self._embed_query = embed_query
         self._stored = {"sentences": sentences, "words": words}
@@ -60,17 +61,20 @@ class Semantics:
 
     def _stored_or_embedded(self, kind: str, items: list[tuple[Hashable, str]]) -> np.ndarray:
         """The vector of each ``(key, text)``: cached, else stored under its key, else the text embedded
-        now; what was read or embedded is cached (the words of the news recur from question to question),
-        under its key and text, so that a passage re-indexed with other text is never served a stale vector."""
+        now; a sentence read or a text embedded is cached (they recur from question to question), under its
+        key and text, so that a passage re-indexed with other text is never served a stale vector."""
         found = self._cached(items)
         rest = list(dict.fromkeys(item for item in items if item not in found))
         read = self._stored[kind]
         stored = read([key for key, _ in rest]) if read and rest else {}
         fresh = {(key, text): np.asarray(stored[key], dtype=np.float32) for key, text in rest if key in stored}
-        if missing := [item for item in rest if item not in fresh]:
-            fresh.update(zip(missing, np.asarray(self._embed_texts([text for _, text in missing]), dtype=np.float32)))
-        self._remember(fresh)
+        if kind == "sentences":
+            self._remember(fresh)
         found.update(fresh)
+        if missing := [item for item in rest if item not in fresh]:
+            embedded = dict(zip(missing, np.asarray(self._embed_texts([text for _, text in missing]), dtype=np.float32)))
+            self._remember(embedded)
+            found.update(embedded)
         return np.stack([found[item] for item in items])
 
     def soft_coverage(self, words: dict[str, float], sentences: list[list[str]]) -> list[float]:

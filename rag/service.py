@@ -17,10 +17,10 @@ from index.ingest import IngestReport, ingest
 from index.store import DocState, StoredPassage, Store, StoreError, quarantine
 from index.text import content_words
 from rag.answer import answer
-from rag.lexical_cache import LexicalCache, due
+from rag.lexical_cache import Held, LexicalCache, due
 from rag.models import Answer, Document, DocumentInfo, Filters
 from rag.progress import bar_or_lines
-from rag.retrieve import Hit, HybridRetriever, Idf, LexicalIndex, query_forms
+from rag.retrieve import Hit, HybridRetriever, Idf, query_forms
 from rag.semantics import Semantics
 from rag.settings import Settings
 
@@ -56,7 +56,11 @@ class Snapshot:
     generation: int  # the store's generation it was last synced to
     retriever: HybridRetriever
     semantics: Semantics
-    hashes: dict[str, str]  # doc_id -> content hash of the passages held
+    held: Held  # what the retriever and semantics read
+
+    @property
+    def hashes(self) -> dict[str, str]:
+        return self.held.hashes
 
     @property
     def idf(self) -> Idf:
@@ -229,31 +233,34 @@ class RagService:
             generation = self.store.generation()
             snap = self._snapshot
             if snap is None:
-                lexical, hashes = (self._lexical_cache.load(self.store.live, self._dictionary)
-                                   or (LexicalIndex(dictionary=self._dictionary), {}))
-                snap = Snapshot(-1, HybridRetriever(lexical, self._dense), Semantics(
+                held = self._lexical_cache.load(self.store.live, self._dictionary) or Held.empty(self._dictionary)
+                snap = Snapshot(-1, HybridRetriever(held.lexical, self._dense), Semantics(
                     self.embed_texts, self._query_vector, sentences=self.store.sentence_vectors,
-                    words=self.store.word_vectors), hashes)
+                    words=held.words.get), held)
             if snap.generation != generation:
                 with self._read_lock:
                     changed = self._sync(snap)
-                    self._lexical_cache.changed(changed, self.store.live, snap.retriever.lexical, snap.hashes)
+                    self._lexical_cache.changed(changed, self.store.live, snap.held)
                 snap.generation = generation
             self._snapshot = snap
             return snap
 
     def _sync(self, snap: Snapshot) -> int:
-        """Reload the articles whose content hash changed, drop those gone; how many that was."""
+        """Reload the articles whose content hash changed, drop those gone, read the vectors of the words
+        they bring; how many articles that was."""
         states = {d: s for d, s in self.store.doc_states().items() if s.complete}
-        lexical = snap.retriever.lexical
-        gone = [d for d in snap.hashes if d not in states]
+        lexical, hashes, words = snap.held
+        gone = [d for d in hashes if d not in states]
         for doc_id in gone:
             lexical.remove(doc_id)
-            del snap.hashes[doc_id]
-        changed = [d for d, s in states.items() if snap.hashes.get(d) != s.doc_hash]
+            del hashes[doc_id]
+        changed = [d for d, s in states.items() if hashes.get(d) != s.doc_hash]
+        vocabulary: set[str] = set()
         for doc_id, passages in self.store.passages_of(changed, {d: states[d].meta for d in changed}).items():
             lexical.add(doc_id, passages)
-            snap.hashes[doc_id] = states[doc_id].doc_hash
+            hashes[doc_id] = states[doc_id].doc_hash
+            vocabulary.update(w for p in passages for w in content_words(p.text))
+        words.add(self.store.word_vectors(words.missing(vocabulary)))
         return len(gone) + len(changed)
 
     def _dictionary(self) -> set[str]:

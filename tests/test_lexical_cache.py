@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pickle
 
+import numpy as np
 import pytest
 
+from index.text import content_words
 from rag.service import RagService
 from tests.conftest import HELD_OUT_ANSWER, HELD_OUT_Q
 from tests.test_service_edges import SEED_000, notice
@@ -86,3 +88,37 @@ def test_an_ingest_that_changes_much_leaves_the_saved_index_current(service, emb
     fresh = RagService(service.settings, embedder=embedder)
     calls = reloads(fresh)
     assert len(fresh.snapshot().hashes) == len(service.documents()) and calls == [[]]
+
+
+def word_reads(svc: RagService) -> list[list[str]]:
+    """Record the words whose vectors the service reads from the store."""
+    calls: list[list[str]] = []
+    read = svc.store.word_vectors
+    svc.store.word_vectors = lambda words: calls.append(list(words)) or read(words)
+    return calls
+
+
+def test_the_corpus_words_are_held_in_memory_and_answering_reads_none_from_the_store(ingested, embedder) -> None:
+    held = ingested.snapshot().held.words
+    vocabulary = {w for p in ingested.snapshot().passages for w in content_words(p.text)}
+    assert len(held) == len(vocabulary) and not held.missing(vocabulary)
+    stored = ingested.store.word_vectors(sorted(vocabulary)[::40])
+    for word, vector in held.get(list(stored)).items():  # float16 in memory: the stored vector to 3 decimals
+        assert np.abs(vector - stored[word]).max() < 2e-3
+
+    fresh = RagService(ingested.settings, embedder=embedder)  # starts from the saved copy
+    reads = word_reads(fresh)
+    assert len(fresh.snapshot().held.words) == len(vocabulary)
+    assert HELD_OUT_ANSWER in fresh.ask(HELD_OUT_Q).answer
+    assert reads == [[]]  # the sync found nothing new; the answer read no word
+
+
+def test_an_article_added_by_another_process_brings_its_words(ingested, embedder) -> None:
+    ingested.snapshot()
+    writer = RagService(ingested.settings, embedder=embedder)
+    writer.add_document("zz_bridge.md", notice("Ravensworth", 14).encode())
+    reads = word_reads(ingested)
+    reply = ingested.ask("How many slabs are being replaced on the Ravensworth bridge?")
+    assert "14 cracked slabs" in reply.answer
+    assert len(reads) == 1 and "ravensworth" in reads[0] and "belarus" not in reads[0]  # only the new words
+    assert ingested.snapshot().held.words.get(["ravensworth"])
