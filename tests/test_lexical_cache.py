@@ -4,6 +4,7 @@ the articles that changed since it was written, and ignores a damaged or foreign
 from __future__ import annotations
 
 import pickle
+import threading
 
 import numpy as np
 import pytest
@@ -122,3 +123,11 @@ def test_an_article_added_by_another_process_brings_its_words(ingested, embedder
     assert "14 cracked slabs" in reply.answer
     assert len(reads) == 1 and "ravensworth" in reads[0] and "belarus" not in reads[0]  # only the new words
     assert ingested.snapshot().held.words.get(["ravensworth"])
+
+
+def test_start_up_loads_the_in_memory_index_while_the_folder_is_checked(ingested, embedder) -> None:
+    fresh = RagService(ingested.settings, embedder=embedder)
+    assert fresh.ensure_ingested().changed is False
+    assert fresh._snapshot is not None and "rag-warm" not in {t.name for t in threading.enumerate()}
+    calls = reloads(fresh)
+    assert HELD_OUT_ANSWER in fresh.ask(HELD_OUT_Q).answer and calls == []  # nothing left to load
