@@ -39,6 +39,7 @@ from pathlib import Path
 
 from bench.corpus import ROOT, distinct_questions, questions, write_corpus
 from bench.embedders import hash_embedding
+from index.embedding import model_inputs
 
 DEFAULT_N = (500, 3000, 10000)
 PROBES = 64  # concurrent /api/health requests
@@ -197,10 +198,7 @@ class Bench:
         passages = svc.embed_passages
 
         def record(texts: list[str], spans: list[list[tuple[int, int]]]):
-            if svc.settings.sentence_vectors == "alone":  # each distinct string once (embed_with_spans)
-                seen.extend({*texts, *(t[s:e] for t, sp in zip(texts, spans) for s, e in sp)})
-            else:
-                seen.extend(texts)
+            seen.extend(model_inputs(texts, spans) if svc.settings.sentence_vectors == "alone" else texts)
             return passages(texts, spans)
 
         svc.embed_passages = record

@@ -100,6 +100,12 @@ def pool_spans(hidden: Any, offsets: list[Span], spans: list[Span]) -> list[Vect
     return out
 
 
+def model_inputs(texts: list[str], spans: list[list[Span]]) -> list[str]:
+    """What the model reads for ``texts`` and their spans each embedded alone: every distinct string once,
+    shortest first (less padding per batch), ties in text order (the same batches every run)."""
+    return sorted({*texts, *(text[s:e] for text, row in zip(texts, spans) for s, e in row)}, key=lambda t: (len(t), t))
+
+
 def embed_with_spans(embedder: "BaseEmbedding", texts: list[str], spans: list[list[Span]],
                      pooled: bool = False) -> tuple[list[Vector], list[list[Vector]]]:
     """Each text's vector and a vector for each of its spans (the sentences the answerer scores).
@@ -110,11 +116,8 @@ def embed_with_spans(embedder: "BaseEmbedding", texts: list[str], spans: list[li
     a span the pass did not reach, and every span under an embedding that exposes no token vectors (a
     custom llama-index embedding), is still embedded alone."""
     if not pooled:
-        pieces = [[text[s:e] for s, e in text_spans] for text, text_spans in zip(texts, spans)]
-        # shortest first: less padding per batch; ties in text order, so that batches are the same every run
-        unique = sorted({*texts, *(p for row in pieces for p in row)}, key=lambda t: (len(t), t))
-        vector = dict(zip(unique, embedder.get_text_embedding_batch(unique)))
-        return [vector[t] for t in texts], [[vector[p] for p in row] for row in pieces]
+        vector = dict(zip(unique := model_inputs(texts, spans), embedder.get_text_embedding_batch(unique)))
+        return [vector[t] for t in texts], [[vector[text[s:e]] for s, e in row] for text, row in zip(texts, spans)]
     if hasattr(embedder, "encode_spans"):
         vectors, found = embedder.encode_spans(texts, spans)
     elif _sentence_transformer(embedder) is not None:

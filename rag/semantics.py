@@ -57,18 +57,19 @@ class Semantics:
         if not sentences:
             return []
         q = np.asarray(self._embed_query(question), dtype=np.float32)
-        return (self._stored_or_embedded("sentences", sentences) @ q).tolist()
+        return (self._stored_or_embedded("sentences", sentences, cache_reads=True) @ q).tolist()
 
-    def _stored_or_embedded(self, kind: str, items: list[tuple[Hashable, str]]) -> np.ndarray:
+    def _stored_or_embedded(self, kind: str, items: list[tuple[Hashable, str]], cache_reads: bool) -> np.ndarray:
         """The vector of each ``(key, text)``: cached, else stored under its key, else the text embedded
-        now; a sentence read or a text embedded is cached (they recur from question to question), under its
-        key and text, so that a passage re-indexed with other text is never served a stale vector."""
+        now; a text embedded, and with ``cache_reads`` a vector read, is cached (they recur from question to
+        question), under its key and text, so that a passage re-indexed with other text is never served a
+        stale vector."""
         found = self._cached(items)
         rest = list(dict.fromkeys(item for item in items if item not in found))
         read = self._stored[kind]
         stored = read([key for key, _ in rest]) if read and rest else {}
         fresh = {(key, text): np.asarray(stored[key], dtype=np.float32) for key, text in rest if key in stored}
-        if kind == "sentences":
+        if cache_reads:
             self._remember(fresh)
         found.update(fresh)
         if missing := [item for item in rest if item not in fresh]:
@@ -86,7 +87,8 @@ class Semantics:
         weights = np.array([words[w] for w in qw], dtype=np.float32)
         vocab = list(dict.fromkeys(w for sent in sentences for w in sent))
         at = {w: i for i, w in enumerate(vocab)}
-        both = self._stored_or_embedded("words", [(w, w) for w in qw + vocab])  # one model call at most
+        # one model call at most; the words are held in memory, so the cache takes only those embedded now
+        both = self._stored_or_embedded("words", [(w, w) for w in qw + vocab], cache_reads=False)
         sims = both[:len(qw)] @ both[len(qw):].T
         return [float(sims[:, [at[w] for w in sent]].max(axis=1) @ weights / weights.sum()) if sent else 0.0
                 for sent in sentences]
