@@ -57,6 +57,7 @@ _DUMMY = [1.0]  # manifest, state and packed-vector records are looked up by id,
 # the collections beside a passage collection, and those that indexes written before packed vectors had
 _SUFFIXES = (".docs", ".passage-sentences", ".word-vectors", ".sentences", ".words")
 _HOST = socket.gethostname()
+STAMP = "generation"  # embedded mode: a file in the data folder that mirrors the shared generation (see generation)
 _HELD: set[str] = set()  # lease tokens this process holds now
 
 
@@ -334,6 +335,7 @@ class Store:
             self.state_collection = self.client.get_or_create_collection(f"{collection}.state")
             self._lock = _WriterLock(self, lease_s)
             self._manifest_read: tuple[tuple[str, int], dict[str, DocState]] | None = None  # see doc_states
+            self._stamp_seen: str | None = None  # the stamp, when it matched the generation read (see generation)
             self._follow = True  # a rebuild in progress stays on its own collections
             self._bind(self._state().get("active") or collection)
 
@@ -373,9 +375,36 @@ class Store:
             return self._lock.busy()
 
     def generation(self) -> int:
-        """Changes whenever any process wrote to the index; one small read of the shared state."""
+        """Changes whenever any process wrote to the index: one small read of the shared state.
+
+        Embedded, writers also write the generation to a stamp file beside the store (``mark_changed``). A
+        generation read while the stamp already said it stands until the stamp changes: one small file read
+        (~0.02 ms) instead of a Chroma read (~1 ms) a question. A stamp that does not match (an older writer,
+        a write under way or killed midway) is never trusted."""
+        stamp = self._read_stamp()
+        if stamp is not None and self._stamp_seen == stamp:
+            return int(stamp)
         with self._guard():
-            return int(self._sync().get("generation", 0))
+            generation = int(self._sync().get("generation", 0))
+        self._stamp_seen = stamp if stamp == str(generation) else None
+        return generation
+
+    def _stamp(self) -> Path | None:
+        return self.data_dir / STAMP if self.mode == "embedded" else None
+
+    def _read_stamp(self) -> str | None:
+        try:
+            return stamp.read_text() if (stamp := self._stamp()) else None
+        except OSError:
+            return None
+
+    def _write_stamp(self, text: str) -> None:
+        """Replace the stamp in one step; every writer on this store shares the data folder."""
+        if (stamp := self._stamp()) is None:
+            return
+        tmp = stamp.with_name(f".{STAMP}.{os.getpid()}-{threading.get_ident()}")
+        tmp.write_text(text)
+        tmp.replace(stamp)
 
     def mark_changed(self) -> None:
         """Bump the generation and record the totals the index should now hold (under ``write_lock``).
@@ -383,11 +412,16 @@ class Store:
         A rebuild's collections stay out of the shared state until ``activate``."""
         if not self._follow:
             return
+        # The stamp first says a change is under way, so that a writer killed before it writes the new
+        # generation leaves a stamp no reader has seen: readers go on reading the shared state.
+        self._write_stamp(f"changing {uuid.uuid4().hex}")
         with self._guard():
             state = self._state()
+            generation = max(time.time_ns(), int(state.get("generation", 0)) + 1)
             self.state_collection.upsert(ids=["state"], embeddings=[_DUMMY], metadatas=[{
-                **state, "active": self.live, "generation": max(time.time_ns(), int(state.get("generation", 0)) + 1),
+                **state, "active": self.live, "generation": generation,
                 "articles": self.manifest.count(), "passages": self.collection.count()}])
+        self._write_stamp(str(generation))
 
     # --- reading ---------------------------------------------------------------
 
@@ -434,6 +468,15 @@ class Store:
         with self._guard():
             got = self.manifest.get(ids=[doc_id], include=["documents"])
         return got["documents"][0] if got["ids"] else None
+
+    def texts_of(self, doc_ids: list[str]) -> dict[str, str]:
+        """``text_of`` for several articles, a page of them a read (those without a stored text left out)."""
+        found: dict[str, str] = {}
+        for at in range(0, len(doc_ids), PAGE):
+            with self._guard():
+                got = self.manifest.get(ids=doc_ids[at:at + PAGE], include=["documents"])
+            found.update((d, text) for d, text in zip(got["ids"], got["documents"]) if text is not None)
+        return found
 
     def owner_of(self, content_hash: str) -> str | None:
         """The document already holding this content, if any."""
