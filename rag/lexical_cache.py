@@ -1,4 +1,4 @@
-"""The in-memory index (lexical index, word vectors) saved beside the index, so that a new process starts from it.
+"""The in-memory index (lexical index, word vectors, article texts) saved beside the index, so that a new process starts from it.
 
 Building it from the store costs a read of every passage and a BM25 pass over each (about 15 s at
 3,000 articles); loading the saved copy costs about a tenth of that. The file is a cache, never the
@@ -64,10 +64,11 @@ class Held(NamedTuple):
     lexical: LexicalIndex
     hashes: dict[str, str]  # doc_id -> content hash of the articles held
     words: WordVectors  # the held articles' words (and any held before)
+    texts: dict[str, str]  # doc_id -> the article's text as indexed (the answer reads on into it)
 
     @classmethod
     def empty(cls, dictionary: Callable[[], set[str]]) -> "Held":
-        return cls(LexicalIndex(dictionary=dictionary), {}, WordVectors())
+        return cls(LexicalIndex(dictionary=dictionary), {}, WordVectors(), {})
 
 
 def due(changed: int, held: int) -> bool:

@@ -270,17 +270,21 @@ class RagService:
         """Reload the articles whose content hash changed, drop those gone, read the vectors of the words
         they bring; how many articles that was."""
         states = {d: s for d, s in self.store.doc_states().items() if s.complete}
-        lexical, hashes, words = snap.held
+        lexical, hashes, words, texts = snap.held
         gone = [d for d in hashes if d not in states]
         for doc_id in gone:
             lexical.remove(doc_id)
             del hashes[doc_id]
+            texts.pop(doc_id, None)
         changed = [d for d, s in states.items() if hashes.get(d) != s.doc_hash]
         vocabulary: set[str] = set()
         for doc_id, passages in self.store.passages_of(changed, {d: states[d].meta for d in changed}).items():
             lexical.add(doc_id, passages)
             hashes[doc_id] = states[doc_id].doc_hash
             vocabulary.update(w for p in passages for w in content_words(p.text))
+        for doc_id in changed:
+            texts.pop(doc_id, None)
+        texts.update(self.store.texts_of(changed))
         words.add(self.store.word_vectors(words.missing(vocabulary)))
         return len(gone) + len(changed)
 
@@ -336,7 +340,7 @@ class RagService:
         snap = self.snapshot()  # one look at the shared generation per question
         focus, hits = self._evidence(snap, question, history, max(top_k, ANSWER_POOL), filters)
         with self._read_lock:
-            result = answer(focus, hits, snap.idf, snap.semantics, asked=question, article=self.store.text_of)
+            result = answer(focus, hits, snap.idf, snap.semantics, asked=question, article=snap.held.texts.get)
         return result.model_copy(update={"citations": result.citations[:top_k]})
 
     def evidence(self, question: str, history: list[dict[str, str]] | None = None,

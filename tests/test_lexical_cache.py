@@ -125,6 +125,20 @@ def test_an_article_added_by_another_process_brings_its_words(ingested, embedder
     assert ingested.snapshot().held.words.get(["ravensworth"])
 
 
+def test_the_article_texts_are_held_in_memory_and_follow_other_processes_changes(ingested, embedder) -> None:
+    """The answer reads on into its article's text (the next sentence, the lead): held, not read per question."""
+    held = ingested.snapshot().held.texts
+    assert held == {d.doc_id: ingested.store.text_of(d.doc_id) for d in ingested.documents()}
+    writer = RagService(ingested.settings, embedder=embedder)
+    writer.add_document("zz_bridge.md", notice("Ravensworth", 14).encode())
+    writer.add_document("zz_bridge.md", notice("Ravensworth", 15).encode())  # replaced
+    writer.delete_document(SEED_000)
+    ingested.store.text_of = lambda doc_id: pytest.fail("answering read an article's text from the store")
+    assert "15 cracked slabs" in ingested.ask("How many slabs are being replaced on the Ravensworth bridge?").answer
+    texts = ingested.snapshot().held.texts
+    assert SEED_000 not in texts and "15 cracked slabs" in texts["zz_bridge"] and "14 cracked" not in texts["zz_bridge"]
+
+
 def test_start_up_loads_the_in_memory_index_while_the_folder_is_checked(ingested, embedder) -> None:
     fresh = RagService(ingested.settings, embedder=embedder)
     assert fresh.ensure_ingested().changed is False
