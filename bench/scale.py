@@ -21,6 +21,7 @@ per token, measured at the real-model size of the same run, charged for every te
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import platform
@@ -305,16 +306,30 @@ class Bench:
             store.doc_states()
             return _since(start)
 
-        floor()  # untimed: the files and the store's pages are as warm for both as for whichever runs second
-        fresh = opened()
-        start = _clock()
-        report = fresh.ingest()
-        cpu, wall = _since(start)
-        floor_cpu, floor_wall = floor()
-        self.add(n=n, figure=f"re-ingest unchanged (embedded {report.passages_embedded})", product=round(wall, 3),
+        def product() -> tuple[float, float, int]:
+            fresh = opened()
+            start = _clock()
+            report = fresh.ingest()
+            return *_since(start), report.passages_embedded
+
+        # `rag ingest` runs in a process of its own; this one holds the whole in-memory index, millions of
+        # objects that a garbage collection during either timed run would scan. Frozen, they are out of its way.
+        gc.collect()
+        gc.freeze()
+        try:
+            floor()  # untimed: the files and the store's pages are as warm for both as for whichever runs second
+            runs = [(product(), floor()) for _ in range(3)]
+        finally:
+            gc.unfreeze()
+        ratios = [r[0][1] / r[1][1] for r in runs]
+        wall, floor_wall = statistics.median(r[0][1] for r in runs), statistics.median(r[1][1] for r in runs)
+        cpu, floor_cpu = statistics.median(r[0][0] for r in runs), statistics.median(r[1][0] for r in runs)
+        embedded = max(r[0][2] for r in runs)
+        self.add(n=n, figure=f"re-ingest unchanged (embedded {embedded})", product=round(wall, 3),
                  baseline=round(floor_wall, 3), target="<= 1.5x (hash files + read manifest), embeds 0",
-                 note=f"CPU {cpu:.2f}s vs {floor_cpu:.2f}s")
-        self.figures[-1].holds = report.passages_embedded == 0 and self.figures[-1].ratio <= 1.5
+                 note=f"medians of 3 alternating runs (each in a service opened anew); CPU {cpu:.2f}s vs {floor_cpu:.2f}s; "
+                      f"run ratios {', '.join(f'{r:.2f}' for r in ratios)}")
+        self.figures[-1].holds = embedded == 0 and self.figures[-1].ratio <= 1.5
 
     def _ask(self, n: int, svc) -> None:
         embedder = svc._embedder
