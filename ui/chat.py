@@ -112,7 +112,7 @@ HEAD = f"<style>{REPORT_CSS}</style>" + """<script>
     answer.querySelectorAll('.rag-cite').forEach(c => { c.tabIndex = 0; c.setAttribute('role', 'button'); });
   }, true);
   document.addEventListener('click', e => {
-    if (e.target.closest('#rag-fb-send')) { setTimeout(unpick, 50); return; }
+    if (e.target.closest('#rag-fb-send')) { unpick(); return; }  // at once: the server may confirm within 50 ms
     const card = e.target.closest('.rag-pick .rag-cite');
     if (card && !e.target.closest('a, summary, .rag-article')) { pick(card); return; }
     const del = e.target.closest('.rag-del');
