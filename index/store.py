@@ -485,9 +485,7 @@ class Store:
     def text_of(self, doc_id: str) -> str | None:
         """The article's text as indexed (what citation offsets index); None if not indexed, or
         indexed before manifest records kept their text."""
-        with self._guard():
-            got = self.manifest.get(ids=[doc_id], include=["documents"])
-        return got["documents"][0] if got["ids"] else None
+        return self.texts_of([doc_id]).get(doc_id)
 
     def texts_of(self, doc_ids: list[str]) -> dict[str, str]:
         """``text_of`` for several articles, a page of them a read (those without a stored text left out)."""
