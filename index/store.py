@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
@@ -489,12 +489,7 @@ class Store:
 
     def texts_of(self, doc_ids: list[str]) -> dict[str, str]:
         """``text_of`` for several articles, a page of them a read (those without a stored text left out)."""
-        found: dict[str, str] = {}
-        for at in range(0, len(doc_ids), PAGE):
-            with self._guard():
-                got = self.manifest.get(ids=doc_ids[at:at + PAGE], include=["documents"])
-            found.update((d, text) for d, text in zip(got["ids"], got["documents"]) if text is not None)
-        return found
+        return {d: text for d, text in self._records(self.manifest, doc_ids, "documents").items() if text is not None}
 
     def owner_of(self, content_hash: str) -> str | None:
         """The document already holding this content, if any."""
@@ -579,13 +574,14 @@ class Store:
                 known.update(self.words.get(ids=words[at:at + PAGE], include=[])["ids"])
         return [w for w in words if w not in known]
 
-    def _records(self, collection, ids: list[str]) -> dict[str, dict]:
-        """The metadata of the records stored under ``ids`` (packed vectors, for answering)."""
-        found: dict[str, dict] = {}
+    def _records(self, collection, ids: list[str], field: str = "metadatas") -> dict[str, Any]:
+        """One field (the metadata: packed vectors, for answering; or the document) of the records stored under
+        ``ids``, a page of ids a read."""
+        found: dict[str, Any] = {}
         for at in range(0, len(ids), PAGE):
             with self._guard():
-                got = collection.get(ids=ids[at:at + PAGE], include=["metadatas"])
-            found.update(zip(got["ids"], got["metadatas"]))
+                got = collection.get(ids=ids[at:at + PAGE], include=[field])
+            found.update(zip(got["ids"], got[field]))
         return found
 
     # --- writing (under write_lock) --------------------------------------------
