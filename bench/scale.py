@@ -370,7 +370,8 @@ class Bench:
             self.add(n=n, figure="serve figures", product=None, note="skipped: --embedder cheap has no model to serve")
             return
         env = {**os.environ, "RAG_CORPUS_DIR": str(settings.corpus_dir), "RAG_DATA_DIR": str(settings.data_dir),
-               "RAG_EMBED_BACKEND": self.backend, "PYTHONPATH": str(ROOT)}
+               "RAG_EMBED_BACKEND": self.backend,
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         if (self.work / "onnx").is_dir():  # an export made for this run (read-only model folder): not timed
             shutil.copytree(self.work / "onnx", settings.data_dir / "onnx", dirs_exist_ok=True)
         floor = self._fresh_query(env, settings)
@@ -387,7 +388,10 @@ class Bench:
             f = self.add(n=n, figure="serve: start to first answer", product=round(took, 2), baseline=round(floor, 2),
                          target="<= 1.5x fresh process (load model + one vector query)")
             f.holds = f.ratio <= 1.5
-            self._chat_ready(proc, base)  # its one-time build (gradio) would count as load and as growth below
+            status = self._chat_ready(proc, base)  # its one-time build (gradio) would count as load and growth below
+            if status != 200:
+                self.add(n=n, figure="chat at /", product=status, unit="HTTP status",
+                         note=f"the chat did not build; health and memory below are the API's alone (see {self.work}/serve-{n}.log)")
             self._health(n, proc, base)
             self._memory(n, proc, base)
         finally:
@@ -411,14 +415,15 @@ class Bench:
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return time.perf_counter() - start
 
-    def _chat_ready(self, proc, base: str) -> None:
-        """Wait until the chat, built in the background after the API answers, serves ``/`` (not 503)."""
+    def _chat_ready(self, proc, base: str) -> int:
+        """Wait until the chat, built in the background after the API answers, serves ``/`` (not 503, starting);
+        its HTTP status (500 where it failed to build)."""
         import httpx
 
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline and proc.poll() is None:
-            if httpx.get(f"{base}/", timeout=60).status_code != 503:
-                return
+            if (status := httpx.get(f"{base}/", timeout=60).status_code) != 503:
+                return status
             time.sleep(0.2)
         raise RuntimeError(f"the chat of rag serve was not ready within 10 minutes; see {self.work}/serve-*.log")
 

@@ -49,7 +49,7 @@ def test_a_chat_that_fails_to_build_leaves_the_api_serving(seeded, monkeypatch, 
         while "failed to start" not in (page := httpx.get(f"{url}/", timeout=30)).text:
             assert time.monotonic() < deadline
             time.sleep(0.2)
-        assert page.status_code == 503 and "RuntimeError: no theme today" in page.text
+        assert page.status_code == 500 and "retry-after" not in page.headers and "RuntimeError: no theme today" in page.text
         assert httpx.get(f"{url}/api/health", timeout=30).status_code == 200
     assert "the chat failed to start" in caplog.text
 

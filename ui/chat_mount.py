@@ -87,5 +87,7 @@ class ChatMount:
             return await self._chat(scope, receive, send)
         if scope["type"] == "websocket":
             return await send({"type": "websocket.close", "code": 1013})  # try again later
-        page = STARTING_PAGE if self._error is None else FAILED_PAGE.format(error=html.escape(self._error))
-        await HTMLResponse(page, 503, headers={"Retry-After": "2"})(scope, receive, send)
+        if self._error is None:  # starting: come back in a moment
+            return await HTMLResponse(STARTING_PAGE, 503, headers={"Retry-After": "2"})(scope, receive, send)
+        # failed for good: no Retry-After, so that no client (nor rag bench) waits for a chat that won't come
+        await HTMLResponse(FAILED_PAGE.format(error=html.escape(self._error)), 500)(scope, receive, send)
