@@ -117,12 +117,12 @@ def _threads(pid: int) -> int:
 
 class Bench:
     def __init__(self, args, work: Path) -> None:
-        from index.embedding import load_embedder
+        from index.embedding import backend_for, load_embedder
         from rag.settings import Settings
 
         self.args, self.work = args, work
         base = Settings()
-        self.backend = args.backend or base.embed_backend
+        self.backend = backend_for(args.backend or base.embed_backend, base.device)  # what the product runs on
         self.model, self.batch, self.device_req = base.embed_model, base.embed_batch_size, base.device
         self.cheap = hash_embedding(self.batch)
         self.all_cheap = args.embedder == "cheap"
@@ -171,7 +171,13 @@ class Bench:
         self._ingest(n, svc, ingest_embedder, texts, label, real)
         self._stock(n, paths, ingest_embedder, label, svc)
         if real and self.backend == "torch" and not self.args.no_onnx_ingest:
-            self._onnx_ingest(n, paths)
+            from index.embedding import backend_for
+
+            if backend_for("onnx", self.device_req) == "onnx":
+                self._onnx_ingest(n, paths)
+            else:
+                self.add(n=n, figure="ingest throughput with ONNX", product=None,
+                         note=f"skipped: this onnxruntime cannot run on {self.device_req}")
         self._reingest(n, svc, paths)
         if self.real is not None:
             svc._embedder = self.real  # questions are embedded by the real model (the index may be hash-built)

@@ -235,6 +235,20 @@ def _export_for(model_path: Path, cache_dir: Path | None, quantize: bool) -> Pat
     return export_onnx(model_path, places[-1] if os.access(model_path, os.W_OK) else places[0], quantize)
 
 
+def backend_for(backend: str, device: str | None) -> str:
+    """The backend that can run on ``device``. ONNX Runtime's CPU wheel (the one installed) has no CUDA
+    provider, so with ``RAG_DEVICE=cuda`` the model runs on torch instead, which gives the same vectors
+    (seed dev figures identical on an H200, bench/RESULTS.md); with onnxruntime-gpu it stays on ONNX."""
+    if backend != "torch" and device and device.startswith("cuda"):
+        import onnxruntime as ort
+
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            warnings.warn(f"RAG_DEVICE={device}: this onnxruntime has no CUDA provider, so the model runs on torch "
+                          "(install onnxruntime-gpu to keep the ONNX backend)", stacklevel=2)
+            return "torch"
+    return backend
+
+
 def _providers(device: str | None) -> list[Any]:
     import onnxruntime as ort
 

@@ -106,10 +106,11 @@ class RagService:
     def embedder(self) -> "BaseEmbedding":
         with self._model_lock:
             if self._embedder is None:
-                from index.embedding import load_embedder
+                from index.embedding import backend_for, load_embedder
 
                 s = self.settings
-                self._embedder = load_embedder(s.embed_model, s.embed_batch_size, s.device, s.embed_backend, s.data_dir)
+                self._embedder = load_embedder(s.embed_model, s.embed_batch_size, s.device,
+                                               backend_for(s.embed_backend, s.device), s.data_dir)
             return self._embedder
 
     def embed_texts(self, texts: list[str]) -> list[list[float]]:

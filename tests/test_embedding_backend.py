@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.embedding import embed_queries, load_embedder, model_words, onnx_file, resolve_model
+from index.embedding import backend_for, embed_queries, load_embedder, model_words, onnx_file, resolve_model
 from rag.settings import Settings
 
 SENTENCES = ["Myanmar's junta leader met a senior Russian security official in Moscow on Monday.",
@@ -73,6 +73,17 @@ def test_unknown_backend_and_device_are_refused(tmp_path) -> None:
         load_embedder(Settings().embed_model, backend="tensorflow")
     with pytest.raises(RuntimeError, match="cpu or cuda"):
         load_embedder(Settings().embed_model, backend="onnx", device="mps", cache_dir=tmp_path)
+
+
+def test_cuda_runs_on_torch_where_onnxruntime_has_no_cuda_provider() -> None:
+    """RAG_DEVICE=cuda works with the default (ONNX) backend: the installed onnxruntime is the CPU wheel."""
+    import onnxruntime
+
+    assert "CUDAExecutionProvider" not in onnxruntime.get_available_providers()
+    with pytest.warns(UserWarning, match="runs on torch"):
+        assert backend_for("onnx", "cuda") == "torch" and backend_for("onnx-int8", "cuda:1") == "torch"
+    assert backend_for("onnx", None) == backend_for("onnx", "cpu") == "onnx"
+    assert backend_for("torch", "cuda") == "torch"
 
 
 def test_pooled_span_vectors_agree_across_backends(embedder, onnx) -> None:
