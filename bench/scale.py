@@ -130,6 +130,8 @@ class Bench:
         base = Settings()
         self.backend = backend_for(args.backend or base.embed_backend, base.device)  # what the product runs on
         self.model, self.batch, self.device_req = base.embed_model, base.embed_batch_size, base.device
+        self.onnx_row = self.backend == "torch" and not args.no_onnx_ingest  # an extra ONNX ingest at real-model N
+        self.onnx_runs = self.onnx_row and backend_for("onnx", self.device_req) == "onnx"  # onnxruntime can run there
         self.cheap = hash_embedding(self.batch)
         self.all_cheap = args.embedder == "cheap"
         self.real = None if self.all_cheap else load_embedder(self.model, self.batch, self.device_req, self.backend,
@@ -176,10 +178,8 @@ class Bench:
         svc = RagService(settings, embedder=ingest_embedder)
         self._ingest(n, svc, ingest_embedder, texts, label, real)
         self._stock(n, paths, ingest_embedder, label, svc)
-        if real and self.backend == "torch" and not self.args.no_onnx_ingest:
-            from index.embedding import backend_for
-
-            if backend_for("onnx", self.device_req) == "onnx":
+        if real and self.onnx_row:
+            if self.onnx_runs:
                 self._onnx_ingest(n, paths)
             else:
                 self.add(n=n, figure="ingest throughput with ONNX", product=None,
