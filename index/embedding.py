@@ -295,6 +295,9 @@ def _onnx_embedding() -> type:
             tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0, pad_token="[PAD]")
             options = ort.SessionOptions()
             options.log_severity_level = 3
+            # Idle threads sleep instead of spinning: spinning, they took the cores from Chroma's and Python's
+            # work between model calls (NewsQA dev ask p95 23-27 ms instead of 38-45; throughput unchanged).
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self = cls(model_name=str(target), embed_batch_size=batch_size)
             self._session = ort.InferenceSession(str(target), options, providers=_providers(device))
             self._tokenizer = tokenizer
