@@ -47,10 +47,13 @@ def test_every_sentence_is_stored_as_embedded_alone_and_answering_embeds_no_arti
     monkeypatch.setattr(semantics, "_embed_texts", lambda texts: embedded.extend(texts) or plain(texts))
     reply = service.ask(HELD_OUT_Q)
     assert HELD_OUT_ANSWER in reply.answer and not reply.abstained
-    # only words no article holds: the question's, or the words naming a passage's outlet and role
-    # ("the moscow times", "photo credit"), a small set each process caches
+    # only words neither an article nor the model's dictionary holds: the question's, or the words naming a
+    # passage's outlet and role ("the moscow times", "photo credit"), a small set each process caches
     fields = {w for f in service.snapshot().retriever.lexical.fields.values() for w in content_words(f)}
-    assert embedded and set(embedded) <= (set(content_words(HELD_OUT_Q)) | fields) - vocabulary, embedded
+    known = vocabulary | service._dictionary()
+    assert set(embedded) <= (set(content_words(HELD_OUT_Q)) | fields) - known, embedded
+    semantics._embed_texts(["zyxwvut"])
+    assert embedded[-1] == "zyxwvut"  # the spy sees the model's calls
 
 
 def test_an_index_without_sentence_and_word_vectors_answers_the_same(service) -> None:
