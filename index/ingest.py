@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,8 +100,9 @@ def collect(paths: Iterable[Path], max_bytes: int | None = None
 class _Batches:
     """Chunk articles as they come; embed (shortest texts first) and write a batch at a time."""
 
-    def __init__(self, store: Store, embed: Embed, max_chars: int, report: IngestReport) -> None:
-        self.store, self.embed, self.report = store, embed, report
+    def __init__(self, store: Store, embed: Embed, max_chars: int, report: IngestReport,
+                 known_words: Callable[[], Set[str]]) -> None:
+        self.store, self.embed, self.report, self.known_words = store, embed, report, known_words
         self.splitter = make_splitter(max_chars)
         self.pending: list[tuple[Article, str, list, bool]] = []
         self.size = 0
@@ -114,8 +115,9 @@ class _Batches:
             self.flush()
 
     def flush(self) -> None:
-        """Embed the pending passages, their sentences and the words the store has no vector for yet:
-        what answering needs about a passage is computed here, once, not at question time."""
+        """Embed the pending passages, their sentences and the words the store has no vector for yet (nor
+        the answerer without it: ``known_words``): what answering needs about a passage is computed here, once,
+        not at question time."""
         texts = [p.text for _, _, passages, _ in self.pending for p in passages]
         spans = [sentence_spans(t) for t in texts]
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding per model batch
@@ -125,7 +127,7 @@ class _Batches:
             embedded, pooled = self.embed([texts[i] for i in order], [spans[i] for i in order])
             for i, vector, sentence_vectors in zip(order, embedded, pooled):
                 vectors[i], sentences[i] = vector, list(zip(spans[i], sentence_vectors))
-        words = self.store.missing_words(sorted({w for t in texts for w in content_words(t)}))
+        words = self.store.missing_words(sorted({w for t in texts for w in content_words(t)} - self.known_words()))
         word_vectors = self.embed(words, [[] for _ in words])[0] if words else []
         written, at = [], 0
         for article, digest, passages, _ in self.pending:
@@ -140,7 +142,8 @@ class _Batches:
 
 
 def ingest(paths: Iterable[Path], store: Store, embed: Embed, max_chars: int = 400,
-           progress: bool | Progress = False, max_bytes: int | None = None) -> IngestReport:
+           progress: bool | Progress = False, max_bytes: int | None = None,
+           known_words: Callable[[], Set[str]] = frozenset) -> IngestReport:
     """Index ``paths`` (files or folders) incrementally.
 
     ``progress``: True for a tqdm bar naming the file at hand, or a callable given (done, total, file name)
@@ -150,6 +153,9 @@ def ingest(paths: Iterable[Path], store: Store, embed: Embed, max_chars: int = 4
     nothing changed no lock is taken. Changed files replace their passages; documents whose file left a
     scanned folder are removed; identical content under a second name is skipped; each unusable file is
     reported and the rest goes on. Records left by an interrupted write are found and redone.
+    ``known_words`` gives the words whose vectors every answering process holds without the store (the
+    model's dictionary, rag.word_vectors), so neither embedded nor stored here; asked only when something
+    is embedded (it needs the model, which an unchanged corpus never loads).
     """
     paths = list(paths)
     files, folders, skipped = collect(paths, max_bytes)
@@ -157,7 +163,7 @@ def ingest(paths: Iterable[Path], store: Store, embed: Embed, max_chars: int = 4
     if quick is not None:
         return IngestReport(unchanged=quick, skipped=skipped)
     with store.write_lock():
-        return _ingest(files, folders, skipped, store, embed, max_chars, progress)
+        return _ingest(files, folders, skipped, store, embed, max_chars, progress, known_words)
 
 
 def _unchanged(files: list[Path], folders: list[Path], store: Store) -> list[str] | None:
@@ -191,7 +197,8 @@ def _repair(store: Store, states: dict[str, DocState]) -> set[str]:
 
 
 def _ingest(files: list[Path], folders: list[Path], skipped: list[tuple[str, str]], store: Store,
-            embed: Embed, max_chars: int, progress: bool | Progress) -> IngestReport:
+            embed: Embed, max_chars: int, progress: bool | Progress,
+            known_words: Callable[[], Set[str]]) -> IngestReport:
     from tqdm import tqdm
 
     report = IngestReport(skipped=list(skipped))
@@ -203,7 +210,7 @@ def _ingest(files: list[Path], folders: list[Path], skipped: list[tuple[str, str
     by_path = {s.path: s for s in states.values()}
     owner_of_hash = {s.doc_hash: s.doc_id for s in states.values()}
     seen_ids: dict[str, str] = {}
-    batches = _Batches(store, embed, max_chars, report)
+    batches = _Batches(store, embed, max_chars, report, known_words)
     bar = tqdm(files, desc="ingest", unit="file", disable=progress is not True or len(files) < 10)
     for done, path in enumerate(bar, 1):
         bar.set_postfix_str(path.name, refresh=False)

@@ -11,8 +11,10 @@ Five collections, all in the one store every process shares (embedded under the 
   with the article's text as indexed, which citation offsets index whatever happens to the file later.
   A manifest record is written only after its passages, so an interrupted write is redone by the next ingest;
 - ``<live>.passage-sentences``: for each passage, a vector for each of its sentences, and
-  ``<live>.word-vectors``: a vector for each word of the articles (the word embedded alone; kept when its
-  articles go, as it depends only on the model). Written at ingest, so that answering embeds no article text.
+  ``<live>.word-vectors``: a vector for each word of the articles that the model's dictionary lacks (the word
+  embedded alone; kept when its articles go, as it depends only on the model; the dictionary's words every
+  process holds from a file beside the model, rag.word_vectors). Written at ingest, so that answering embeds no
+  article text.
   These vectors are only ever read back by id, never searched, so they are kept packed in the records'
   metadata (``_pack``), not in a vector index: Chroma loads a collection's whole vector index into memory on
   first use (about 150 MB of sentence vectors at 3,000 articles), reads vectors out of it by id at about 30 us

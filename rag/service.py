@@ -96,7 +96,7 @@ class RagService:
         self._snapshot_lock = threading.Lock()
         self._read_lock = threading.RLock()  # the in-memory index: synced and read under it
         self._model_lock = threading.Lock()
-        self._words: set[str] | None = None
+        self._words: set[str] | None = None  # the model's dictionary
         self._queries: OrderedDict[str, Vector] = OrderedDict()  # the last QUERY_CACHE query vectors
         self._queries_lock = threading.Lock()
         self._problems: tuple[int, list[str]] = (0, [])  # (generation, damage found by the last check)
@@ -141,7 +141,8 @@ class RagService:
         process, `rag serve` or `rag ask`, starts from it instead of reading every passage back."""
         self._health = None
         report = ingest(paths or [self.settings.corpus_dir], self.store, self.embed_passages,
-                        self.settings.chunk_chars, progress=progress, max_bytes=self.settings.max_file_bytes)
+                        self.settings.chunk_chars, progress=progress, max_bytes=self.settings.max_file_bytes,
+                        known_words=self._dictionary)
         changed = len(report.added) + len(report.updated) + len(report.removed) + report.repaired
         if due(changed, changed + len(report.unchanged)):
             self.snapshot()
@@ -202,7 +203,7 @@ class RagService:
         with store.write_lock():
             fresh = store.fresh()
             report = ingest([self.settings.corpus_dir], fresh, self.embed_passages, self.settings.chunk_chars,
-                            progress=True, max_bytes=self.settings.max_file_bytes)
+                            progress=True, max_bytes=self.settings.max_file_bytes, known_words=self._dictionary)
             problems = fresh.check(full=True)
             if problems:
                 raise StoreError("the rebuilt index failed its check: " + "; ".join(problems), "damaged")

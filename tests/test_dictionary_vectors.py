@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rag.service import RagService
 from rag.word_vectors import dictionary_file, dictionary_vectors
 
 
@@ -51,3 +52,12 @@ def test_the_service_holds_the_models_dictionary_as_embedded_alone(seeded, embed
     alone = np.array(embedder.get_text_embedding_batch(words))
     got = held.get(words)
     assert (np.sum(alone * np.array([got[w] for w in words]), axis=1) > 0.999).all()
+
+
+def test_words_of_the_dictionary_are_not_stored_and_an_unchanged_reingest_loads_no_model(service) -> None:
+    service.ingest()
+    stored = service.store.words.count()
+    assert 0 < stored < len({w for p in service.store.passages() for w in p.text.lower().split()})
+    fresh = RagService(service.settings)  # no model given: loaded only if something must be embedded
+    report = fresh.ingest()
+    assert len(report.unchanged) == 5 and not report.changed and fresh._embedder is None
