@@ -63,7 +63,7 @@ class Held(NamedTuple):
 
     lexical: LexicalIndex
     hashes: dict[str, str]  # doc_id -> content hash of the articles held
-    words: WordVectors  # the held articles' words (and any held before)
+    words: WordVectors  # the model's dictionary and the held articles' other words (and any held before)
     texts: dict[str, str]  # doc_id -> the article's text as indexed (the answer reads on into it)
 
     @classmethod

@@ -1,10 +1,14 @@
-"""The vectors of the corpus's words, held in memory for soft term coverage (rag.semantics).
+"""The vectors of words, held in memory for soft term coverage (rag.semantics): the whole words the model's
+tokenizer knows (its dictionary: 22,501 for MiniLM) and the corpus's words beyond those.
 
-Ingest stores one vector per content word in the index (``Store.word_vectors``); reading a question's
-candidate words back from Chroma cost about 4.5 ms an answer at 3,000 articles, most of it Chroma's fixed
-cost per read. The vocabulary grows far slower than the corpus (8,500 words for 168 NewsQA articles), so the
-serving process holds them all: float16, 768 bytes a word (about 60 MB at 80,000 words). Rows are only ever
-added: a word's vector depends on the model alone, which the saved copy (rag.lexical_cache) is keyed by.
+The dictionary's vectors are embedded once per model and machine and saved beside the model's weights
+(``dictionary_vectors``); ingest stores a vector for each other content word in the index
+(``Store.word_vectors``), and each process reads those into memory: reading a question's candidate words back
+from Chroma cost about 4.5 ms an answer at 3,000 articles, most of it Chroma's fixed cost per read. Held, a
+question's words need no model call unless the model's dictionary and the corpus both lack them (31 of NewsQA
+dev's 234 questions). The vocabulary grows far slower than the corpus, so the serving process holds it all:
+float16, 768 bytes a word (17 MB for the dictionary). Rows are only ever added: a word's vector depends on
+the model alone, which the saved copy (rag.lexical_cache) is keyed by.
 """
 
 from __future__ import annotations
