@@ -132,7 +132,7 @@ class Bench:
         self.model, self.batch, self.device_req = base.embed_model, base.embed_batch_size, base.device
         self.onnx_row = self.backend == "torch" and not args.no_onnx_ingest  # an extra ONNX ingest at real-model N
         self.onnx_runs = self.onnx_row and backend_for("onnx", self.device_req) == "onnx"  # onnxruntime can run there
-        self.cheap = hash_embedding(self.batch)
+        self.cheap = hash_embedding(self.batch, self.model)
         self.all_cheap = args.embedder == "cheap"
         self.real = None if self.all_cheap else load_embedder(self.model, self.batch, self.device_req, self.backend,
                                                               work)
