@@ -9,7 +9,7 @@ EVAL_GATE := --min hit@1=0.89 --min hit@3=0.89 --min hit@5=0.89 --min mrr=0.89 -
 # The NewsQA gate: real CNN news nobody here wrote, read in place from ../shared/newsqa (its licence
 # forbids copying it into the project). Bounds sit just below the figures reached; only ever raised.
 NEWSQA ?= ../shared/newsqa
-NEWSQA_GATE := --min article_hit@1=0.86 --min hit@1=0.66 --min answer_accuracy=0.61 --min abstention_recall=0.79 \
+NEWSQA_GATE := --min article_hit@1=0.86 --min hit@1=0.67 --min answer_accuracy=0.63 --min abstention_recall=0.80 \
                --min false_abstentions=4
 
 .PHONY: install run test browser eval newsqa-gate
