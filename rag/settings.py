@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     sentence_vectors: Literal["alone", "pooled"] = Field(
         "alone", description="How ingest embeds each passage's sentences for answering: each alone (the vectors the "
         "answerer was fitted on; about 1.5 times the model work of the passages alone at ingest) or pooled from the passage's own forward pass "
-        "(no extra model work; seed dev answer_accuracy 0.867 instead of 0.900, NewsQA dev 0.640 instead of 0.632).")
+        "(no extra model work; seed dev answer_accuracy 0.867 instead of 0.900, NewsQA dev 0.640 either way).")
     chroma_url: str | None = Field(None, description="Chroma server URL; embedded store when unset.")
     collection: str = Field("articles", description="Chroma collection name.")
     top_k: int = Field(5, ge=1, le=50, description="Citations returned per answer.")
