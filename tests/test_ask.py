@@ -86,9 +86,8 @@ def test_citations_are_exact_verbatim_and_ordered(seeded) -> None:
 
 @pytest.mark.parametrize("question", [
     "Who won the 2022 FIFA World Cup?",
-    pytest.param("how mnay moons does saturn have", marks=pytest.mark.xfail(strict=True, reason=(
-        "answerer miss at ceb578f (the lead's): answers a seed's opening sentence, while the fitting set's "
-        "'how many moons does jupiter have' abstains")))])
+    "how mnay moons does saturn have",  # answered with a seed's opening sentence until the session-27 refit
+])
 def test_off_topic_questions_abstain(seeded, question: str) -> None:
     result = seeded.ask(question)
     assert result.abstained and result.answer.startswith("The articles don't say")
