@@ -217,6 +217,20 @@ def test_browser_desktop(browser, base_url, ui_service):
     page.close()
 
 
+def test_question_box_opens_only_once_the_page_knows_the_browser(browser, base_url):
+    """Until the page load has given this browser its id, a question would be saved under no one's id, and its
+    thumbs down would then name an answer the browser does not own: the box starts closed, the load opens it."""
+    from playwright.sync_api import expect
+
+    config = httpx.get(base_url + "/config", timeout=30).json()
+    box = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "question")
+    assert box["props"]["interactive"] is False
+    page = browser.new_page()
+    page.goto(base_url + "/", wait_until="domcontentloaded")
+    expect(page.locator("#question textarea")).to_be_editable(timeout=30_000)
+    page.close()
+
+
 def test_browser_phone(browser, base_url):
     from playwright.sync_api import expect
 

@@ -239,7 +239,7 @@ def build_chat(service: RagService, settings: Settings | None = None, examples: 
         convs = store.list(me)
         cid = convs[0]["id"] if convs else None
         chat, ids = load_messages(me, cid)
-        return client, conv_list(me, cid), cid, chat, ids, documents(), scope_choices()
+        return client, conv_list(me, cid), cid, chat, ids, documents(), scope_choices(), gr.update(interactive=True)
 
     def load_messages(me: str, cid: str | None) -> tuple[list[dict], list[int | None]]:
         if not cid:
@@ -398,8 +398,10 @@ def build_chat(service: RagService, settings: Settings | None = None, examples: 
                 fb_status = gr.Markdown(elem_id="rag-fb-status")
                 fb_cite = gr.Textbox(elem_id="rag-fb-cite", elem_classes="rag-hidden", show_label=False)
                 pick_btn = gr.Button("pick", elem_id="rag-fb-pick", elem_classes="rag-hidden")
+                # closed until the page has loaded this browser's id: a question asked sooner would be saved
+                # under no one's id, and its thumbs would then name an answer the browser does not own
                 question = gr.Textbox(placeholder="Ask a question about the articles…", submit_btn=True,
-                                      show_label=False, elem_id="question", max_lines=4)
+                                      show_label=False, elem_id="question", max_lines=4, interactive=False)
                 gr.Examples(EXAMPLES if examples is None else examples, inputs=question, label="Try")
             build_evaluate_tab(service, store, key, client_id, may_write, owner)
 
@@ -421,7 +423,7 @@ def build_chat(service: RagService, settings: Settings | None = None, examples: 
         del_btn.click(delete, [del_id, key], [status, doc_list], api_name="delete_article")
         gr.Timer(3).tick(refresh, [generation], [doc_list, scope, generation], api_visibility="undocumented",
                          show_progress="hidden")
-        demo.load(start, [client_id], [client_id, conv_pick, conv_id, chatbot, msg_ids, doc_list, scope],
+        demo.load(start, [client_id], [client_id, conv_pick, conv_id, chatbot, msg_ids, doc_list, scope, question],
                   api_visibility="undocumented")
     return demo.queue(default_concurrency_limit=4)
 
