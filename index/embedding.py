@@ -177,12 +177,16 @@ def _check_pooling(path: Path) -> None:
         raise ValueError(f"the ONNX backend handles Transformer + mean Pooling models; {path} has {kinds}")
 
 
+def files_key(parts: list, files: list[Path]) -> str:
+    """A short hash of ``parts`` and each file's name, size and modification time: a new key when a file changes."""
+    return hashlib.sha256(json.dumps(parts + [[p.name, p.stat().st_size, p.stat().st_mtime_ns]
+                                              for p in files]).encode()).hexdigest()[:12]
+
+
 def onnx_file(model_path: Path, cache_dir: Path | None = None, quantize: bool = False) -> Path:
     """Where the export of this model (these weights, this export version) lives."""
     weights = sorted(p for p in model_path.glob("*") if p.suffix in (".safetensors", ".bin"))
-    key = hashlib.sha256(json.dumps([str(model_path.resolve()), EXPORT_VERSION] +
-                                    [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in weights]).encode())
-    name = f"{model_path.name}-{key.hexdigest()[:12]}"
+    name = f"{model_path.name}-{files_key([str(model_path.resolve()), EXPORT_VERSION], weights)}"
     return (cache_dir or model_path) / "onnx" / name / ("model-int8.onnx" if quantize else "model.onnx")
 
 

@@ -13,14 +13,14 @@ the model alone, which the saved copy (rag.lexical_cache) is keyed by.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from index.embedding import files_key
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,7 @@ def dictionary_file(model_name: str, kind: str, fallback: Path) -> Path:
     path = Path(model_name)
     weights = [path] if path.is_file() else sorted(p for p in path.glob("*") if p.suffix in _WEIGHTS) \
         if path.is_dir() else []
-    key = hashlib.sha256(json.dumps([kind, model_name, DICTIONARY_VERSION] + [
-        [str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in weights]).encode()).hexdigest()[:12]
+    key = files_key([kind, model_name, DICTIONARY_VERSION], weights)
     folder = path.parent if path.is_file() else path
     return (folder if weights and os.access(folder, os.W_OK) else fallback) / f"dictionary-{key}.npz"
 
