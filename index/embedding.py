@@ -2,8 +2,8 @@
 
 ``backend="onnx"`` runs the same model under ONNX Runtime: the bundled model is exported locally at first
 use (``torch.onnx`` + the ``onnx`` package; nothing is downloaded) into ``onnx/`` beside the model (or under
-``cache_dir``, the data folder, when the model's folder is read-only), and
-``onnx-int8`` also quantises its weight matrices dynamically to int8, per output channel. sentence-transformers' own ONNX backend needs
+``cache_dir``, the data folder, when the model's folder is read-only), and ``onnx-int8`` also quantises its
+weight matrices dynamically to int8, per output channel. sentence-transformers' own ONNX backend needs
 ``optimum``, whose releases pin transformers below 5, so the export is done here with the same pooling
 (mean over tokens, L2-normalised) and the same 256-token truncation as the torch model.
 """
