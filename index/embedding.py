@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import warnings
 from functools import cache
 from pathlib import Path
@@ -107,17 +108,36 @@ def model_inputs(texts: list[str], spans: list[list[Span]]) -> list[str]:
     return sorted({*texts, *(text[s:e] for text, row in zip(texts, spans) for s, e in row)}, key=lambda t: (len(t), t))
 
 
+SENTENCE_MODES: tuple[str, ...] = ("int8", "alone", "pooled")
+
+
+def sentence_inputs(texts: list[str], spans: list[list[Span]]) -> list[str]:
+    """The spans that ``int8`` embeds on the quantised model: those that are not also one of ``texts``."""
+    spans_alone = {text[s:e] for text, row in zip(texts, spans) for s, e in row} - set(texts)
+    return sorted(spans_alone, key=lambda t: (len(t), t))
+
+
 def embed_with_spans(embedder: "BaseEmbedding", texts: list[str], spans: list[list[Span]],
-                     pooled: bool = False) -> tuple[list[Vector], list[list[Vector]]]:
+                     mode: str = "alone") -> tuple[list[Vector], list[list[Vector]]]:
     """Each text's vector and a vector for each of its spans (the sentences the answerer scores).
 
-    By default each span is embedded alone, in the same batches as the texts; a string met twice is embedded
-    once (a one-sentence passage is its own sentence: two thirds of NewsQA's passages). ``pooled``: a span's vector
-    comes from the forward pass that embeds its text (``pool_spans``), which costs no extra model work;
-    a span the pass did not reach, and every span under an embedding that exposes no token vectors (a
-    custom llama-index embedding), is still embedded alone."""
-    if not pooled:
-        vector = dict(zip(unique := model_inputs(texts, spans), embedder.get_text_embedding_batch(unique)))
+    ``alone``: each span embedded by itself, in the same batches as the texts; a string met twice is embedded
+    once (a one-sentence passage is its own sentence: two thirds of NewsQA's passages). ``int8``: the same, but
+    a span that is not also a text goes to the model's int8 export (``OnnxEmbedding.encode_int8``; an
+    embedding without one embeds it itself): the vectors the answerer compares with a question, at a third of
+    the model work. ``pooled``: a span's vector comes from the forward pass that embeds its text
+    (``pool_spans``), which costs no extra model work; a span the pass did not reach, and every span under an
+    embedding that exposes no token vectors (a custom llama-index embedding), is still embedded alone."""
+    if mode not in SENTENCE_MODES:
+        raise ValueError(f"unknown sentence vectors {mode!r}; choose one of {', '.join(SENTENCE_MODES)}")
+    if mode != "pooled":
+        int8 = getattr(embedder, "encode_int8", None) if mode == "int8" else None
+        if int8 is None:
+            vector = dict(zip(unique := model_inputs(texts, spans), embedder.get_text_embedding_batch(unique)))
+        else:
+            vector = dict(zip(unique := model_inputs(texts, [[] for _ in texts]),
+                              embedder.get_text_embedding_batch(unique)))
+            vector.update(zip(rest := sentence_inputs(texts, spans), int8(rest) if rest else []))
         return [vector[t] for t in texts], [[vector[text[s:e]] for s, e in row] for text, row in zip(texts, spans)]
     if hasattr(embedder, "encode_spans"):
         vectors, found = embedder.encode_spans(texts, spans)
@@ -282,6 +302,9 @@ def _onnx_embedding() -> type:
 
         _session: Any = PrivateAttr()
         _tokenizer: Any = PrivateAttr()
+        _source: tuple[Path, Path | None, bool] = PrivateAttr()  # (model folder, cache_dir, quantised)
+        _int8: Any = PrivateAttr(default=None)
+        _int8_lock: Any = PrivateAttr(default_factory=threading.Lock)
 
         @classmethod
         def class_name(cls) -> str:
@@ -307,8 +330,12 @@ def _onnx_embedding() -> type:
             # work between model calls (NewsQA dev ask p95 23-27 ms instead of 38-45; throughput unchanged).
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self = cls(model_name=str(target), embed_batch_size=batch_size)
-            self._session = ort.InferenceSession(str(target), options, providers=_providers(device))
+            providers = _providers(device)
+            self._session = ort.InferenceSession(str(target), options, providers=providers)
             self._tokenizer = tokenizer
+            # int8 sentence vectors only where this model runs on the CPU: ONNX Runtime's GPU provider leaves
+            # the dynamically quantised operators to the CPU
+            self._source = (path, cache_dir, quantize or providers != ["CPUExecutionProvider"])
             return self
 
         @property
@@ -317,6 +344,17 @@ def _onnx_embedding() -> type:
 
         def encode(self, texts: list[str]) -> list[list[float]]:
             return self.encode_spans(texts, [[] for _ in texts])[0]
+
+        def encode_int8(self, texts: list[str]) -> list[list[float]]:
+            """``texts`` embedded by this model's int8 export (made and loaded on first use; cosine ~0.99 to
+            the float vectors), or by this model itself where it is already int8 or not on the CPU."""
+            path, cache_dir, itself = self._source
+            if itself:
+                return self.encode(texts)
+            with self._int8_lock:
+                if self._int8 is None:
+                    self._int8 = type(self).load(str(path), self.embed_batch_size, quantize=True, cache_dir=cache_dir)
+            return self._int8.encode(texts)
 
         def encode_spans(self, texts: list[str],
                          spans: list[list[Span]]) -> tuple[list[Vector], list[list[Vector | None]]]:

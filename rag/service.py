@@ -122,7 +122,7 @@ class RagService:
         """Passage vectors and their sentences' (``embed_with_spans``; ``RAG_SENTENCE_VECTORS``)."""
         from index.embedding import embed_with_spans
 
-        return embed_with_spans(self.embedder, texts, spans, self.settings.sentence_vectors == "pooled")
+        return embed_with_spans(self.embedder, texts, spans, self.settings.sentence_vectors)
 
     @cached_property
     def _lexical_cache(self) -> LexicalCache:

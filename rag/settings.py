@@ -25,10 +25,11 @@ class Settings(BaseSettings):
         "onnx", description="Run the embedding model on ONNX Runtime (exported locally at first use, beside the "
         "model or into data_dir/onnx; same vectors as torch, faster on CPU) or on torch; onnx-int8 also quantises "
         "the weights to int8 (about twice as fast again; seed dev abstention recall below its gate, so not the default).")
-    sentence_vectors: Literal["alone", "pooled"] = Field(
-        "alone", description="How ingest embeds each passage's sentences for answering: each alone (the vectors the "
-        "answerer was fitted on; about 1.5 times the model work of the passages alone at ingest) or pooled from the passage's own forward pass "
-        "(no extra model work; seed dev answer_accuracy 0.867 instead of 0.900, NewsQA dev 0.640 either way).")
+    sentence_vectors: Literal["int8", "alone", "pooled"] = Field(
+        "int8", description="How ingest embeds each passage's sentences for answering: each alone on the model's int8 "
+        "export (the default: the same answers on the dev sets as alone, for a third of that model work; under torch "
+        "or on a GPU, on the model itself), each alone on the model itself, or pooled from the passage's own forward "
+        "pass (no extra model work; seed dev answer_accuracy 0.867 instead of 0.900, NewsQA dev 0.640 either way).")
     chroma_url: str | None = Field(None, description="Chroma server URL; embedded store when unset.")
     collection: str = Field("articles", description="Chroma collection name.")
     top_k: int = Field(5, ge=1, le=50, description="Citations returned per answer.")

@@ -50,6 +50,28 @@ def test_int8_stays_close_to_the_float_model(onnx, cache) -> None:
     assert (cosines > 0.98).all(), cosines
 
 
+def test_int8_sentence_vectors_take_only_the_sentences_to_the_int8_export(embedder, onnx) -> None:
+    """``RAG_SENTENCE_VECTORS=int8`` (the default): passages, and a passage's one sentence, on the float model;
+    the sentences of longer passages on the int8 export, near their float vectors; torch has no int8 export, so
+    it embeds them itself."""
+    from index.embedding import embed_with_spans, sentence_inputs
+    from index.text import sentence_spans
+
+    texts = [" ".join(SENTENCES[:2]), SENTENCES[2]]
+    spans = [sentence_spans(t) for t in texts]
+    assert sentence_inputs(texts, spans) == sorted(SENTENCES[:2], key=len)
+    float_vectors, float_spans = embed_with_spans(onnx, texts, spans, "alone")
+    vectors, sentence_vectors = embed_with_spans(onnx, texts, spans, "int8")
+    assert np.allclose(vectors, float_vectors, atol=1e-6)
+    assert np.allclose(sentence_vectors[1][0], vectors[1], atol=1e-6)  # the passage is its own sentence
+    cosines = np.sum(np.array(float_spans[0]) * np.array(sentence_vectors[0]), axis=1)
+    assert ((cosines > 0.98) & (cosines < 0.99999)).all(), cosines  # the int8 export's vectors, near the float ones
+    on_torch = embed_with_spans(embedder, texts, spans, "int8")
+    assert np.allclose(on_torch[1][0], embed_with_spans(embedder, texts, spans, "alone")[1][0], atol=1e-6)
+    with pytest.raises(ValueError, match="unknown sentence vectors"):
+        embed_with_spans(onnx, texts, spans, "float16")
+
+
 def test_onnx_batch_order_and_vocabulary(embedder, onnx) -> None:
     """Sorting by length inside a batch must not reorder the results; the typo dictionary is the same."""
     one_by_one = np.array([onnx.get_text_embedding(s) for s in SENTENCES])
@@ -105,8 +127,8 @@ def test_pooled_span_vectors_agree_across_backends(embedder, onnx) -> None:
     texts = [" ".join(SENTENCES[:2]), SENTENCES[2]]
     spans = [sentence_spans(t) for t in texts]
     assert [len(s) for s in spans] == [2, 1]
-    torch_vectors, torch_spans = embed_with_spans(embedder, texts, spans, pooled=True)
-    onnx_vectors, onnx_spans = embed_with_spans(onnx, texts, spans, pooled=True)
+    torch_vectors, torch_spans = embed_with_spans(embedder, texts, spans, "pooled")
+    onnx_vectors, onnx_spans = embed_with_spans(onnx, texts, spans, "pooled")
     assert (np.sum(np.array(torch_vectors) * np.array(onnx.get_text_embedding_batch(texts)), axis=1) > 0.99).all()
     flat_torch = np.array([v for row in torch_spans for v in row])
     flat_onnx = np.array([v for row in onnx_spans for v in row])
