@@ -347,14 +347,18 @@ def _onnx_embedding() -> type:
 
         def encode_int8(self, texts: list[str]) -> list[list[float]]:
             """``texts`` embedded by this model's int8 export (made and loaded on first use; cosine ~0.99 to
-            the float vectors), or by this model itself where it is already int8 or not on the CPU."""
+            the float vectors), or by this model itself where it is already int8 or not on the CPU.
+
+            One text a call: the export quantises each call's activations with one scale, so in a batch a
+            text's vector would depend on its neighbours (cosine down to 0.97 between two batchings), and an
+            article's vectors on what else was ingested with it. Alone, they cost ~13% more CPU."""
             path, cache_dir, itself = self._source
             if itself:
                 return self.encode(texts)
             with self._int8_lock:
                 if self._int8 is None:
                     self._int8 = type(self).load(str(path), self.embed_batch_size, quantize=True, cache_dir=cache_dir)
-            return self._int8.encode(texts)
+            return [self._int8.encode([text])[0] for text in texts]
 
         def encode_spans(self, texts: list[str],
                          spans: list[list[Span]]) -> tuple[list[Vector], list[list[Vector | None]]]:

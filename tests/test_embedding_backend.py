@@ -68,8 +68,31 @@ def test_int8_sentence_vectors_take_only_the_sentences_to_the_int8_export(embedd
     assert ((cosines > 0.98) & (cosines < 0.99999)).all(), cosines  # the int8 export's vectors, near the float ones
     on_torch = embed_with_spans(embedder, texts, spans, "int8")
     assert np.allclose(on_torch[1][0], embed_with_spans(embedder, texts, spans, "alone")[1][0], atol=1e-6)
+    # one text at a time: a sentence's vector does not depend on what it was embedded with
+    assert np.allclose(onnx.encode_int8(SENTENCES)[0], onnx.encode_int8(SENTENCES[:1])[0], atol=1e-6)
     with pytest.raises(ValueError, match="unknown sentence vectors"):
         embed_with_spans(onnx, texts, spans, "float16")
+
+
+def test_ingest_on_onnx_stores_the_int8_exports_sentence_vectors(tmp_path, onnx) -> None:
+    """The default settings reach ingest: on the ONNX backend, a sentence of a longer passage is stored as the
+    int8 export embeds it, and a passage that is one sentence keeps its float vector."""
+    from index.text import sentence_spans
+    from rag.service import RagService
+    from tests.conftest import make_settings
+
+    svc = RagService(make_settings(tmp_path), embedder=onnx)
+    assert svc.settings.sentence_vectors == "int8"
+    svc.ingest()
+    passages = {p.passage_id: p.text for p in svc.store.passages()}
+    sentences = {(pid, span): text[slice(*span)] for pid, text in passages.items() for span in sentence_spans(text)}
+    stored = svc.store.sentence_vectors(list(sentences))
+    longer = sorted(k for k, text in sentences.items() if text != passages[k[0]])[:8]
+    single = sorted(k for k, text in sentences.items() if text == passages[k[0]])[:4]
+    assert len(longer) == 8 and len(single) == 4
+    texts = [sentences[k] for k in longer + single]
+    expected = np.array(onnx.encode_int8(texts[:8]) + onnx.get_text_embedding_batch(texts[8:]))
+    assert (np.sum(expected * np.array([stored[k] for k in longer + single]), axis=1) > 0.9999).all()
 
 
 def test_onnx_batch_order_and_vocabulary(embedder, onnx) -> None:
