@@ -138,8 +138,7 @@ def embed_with_spans(embedder: "BaseEmbedding", texts: list[str], spans: list[li
         raise ValueError(f"unknown sentence vectors {mode!r}; choose one of {', '.join(SENTENCE_MODES)}")
     int8 = getattr(embedder, "encode_int8", None) if mode == "int8" else None
     if int8 is not None:
-        unique = model_inputs(texts, [[] for _ in texts])
-        vector = dict(zip(unique, embedder.get_text_embedding_batch(unique)))
+        vector = dict(zip(unique := model_inputs(texts, [[] for _ in texts]), embedder.get_text_embedding_batch(unique)))
         keys = groups if groups is not None else list(range(len(texts)))
         quantised = {key: dict(zip(group, int8(group))) for key, group in sentence_inputs(texts, spans, keys).items()}
         return [vector[t] for t in texts], [[vector[text] if text[s:e] == text else quantised[key][text[s:e]]
