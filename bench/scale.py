@@ -224,13 +224,13 @@ class Bench:
         if mode == "int8" and not hasattr(self.real, "encode_int8"):
             mode = "alone"
 
-        def record(texts: list[str], spans: list[list[tuple[int, int]]], groups: list[int]):
+        def record(texts: list[str], spans: list[list[tuple[int, int]]]):
             if mode == "int8":
                 seen.extend(model_inputs(texts, [[] for _ in texts]))
-                quantised.extend(t for group in sentence_inputs(texts, spans, groups).values() for t in group)
+                quantised.extend(sentence_inputs(texts, spans))
             else:
                 seen.extend(model_inputs(texts, spans) if mode == "alone" else texts)
-            return passages(texts, spans, groups)
+            return passages(texts, spans)
 
         svc.embed_passages = record
         return seen, quantised

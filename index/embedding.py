@@ -111,40 +111,33 @@ def model_inputs(texts: list[str], spans: list[list[Span]]) -> list[str]:
 SENTENCE_MODES: tuple[str, ...] = ("int8", "alone", "pooled")
 
 
-def sentence_inputs(texts: list[str], spans: list[list[Span]], groups: list[int]) -> dict[int, list[str]]:
-    """What ``int8`` embeds on the quantised model, by group (``groups[i]``: text i's): the distinct spans of
-    the group's texts that are not their whole text, shortest first."""
-    found: dict[int, set[str]] = {}
-    for text, row, group in zip(texts, spans, groups):
-        found.setdefault(group, set()).update(text[s:e] for s, e in row if text[s:e] != text)
-    return {group: sorted(found[group], key=lambda t: (len(t), t)) for group in found if found[group]}
+def sentence_inputs(texts: list[str], spans: list[list[Span]]) -> list[str]:
+    """The spans that ``int8`` embeds on the quantised model: those that are not also one of ``texts``."""
+    spans_alone = {text[s:e] for text, row in zip(texts, spans) for s, e in row} - set(texts)
+    return sorted(spans_alone, key=lambda t: (len(t), t))
 
 
 def embed_with_spans(embedder: "BaseEmbedding", texts: list[str], spans: list[list[Span]],
-                     mode: str = "alone", groups: list[int] | None = None) -> tuple[list[Vector], list[list[Vector]]]:
+                     mode: str = "alone") -> tuple[list[Vector], list[list[Vector]]]:
     """Each text's vector and a vector for each of its spans (the sentences the answerer scores).
 
     ``alone``: each span embedded by itself, in the same batches as the texts; a string met twice is embedded
     once (a one-sentence passage is its own sentence: two thirds of NewsQA's passages). ``int8``: the same, but
-    a span that is not its whole text goes to the model's int8 export (``OnnxEmbedding.encode_int8``; an
+    a span that is not also a text goes to the model's int8 export (``OnnxEmbedding.encode_int8``; an
     embedding without one embeds it itself): the vectors the answerer compares with a question, at a third of
-    the model work. The export quantises each call's activations with one scale, so a vector depends a little
-    on what it is batched with (cosine down to 0.97): the spans go in one call per group (``groups[i]``, text
-    i's: ingest passes each passage's article), so that an article's vectors depend on its own text alone.
-    ``pooled``: a span's vector comes from the forward pass that embeds its text (``pool_spans``), which costs
-    no extra model work; a span the pass did not reach, and every span under an embedding that exposes no
-    token vectors (a custom llama-index embedding), is still embedded alone."""
+    the model work. ``pooled``: a span's vector comes from the forward pass that embeds its text
+    (``pool_spans``), which costs no extra model work; a span the pass did not reach, and every span under an
+    embedding that exposes no token vectors (a custom llama-index embedding), is still embedded alone."""
     if mode not in SENTENCE_MODES:
         raise ValueError(f"unknown sentence vectors {mode!r}; choose one of {', '.join(SENTENCE_MODES)}")
-    int8 = getattr(embedder, "encode_int8", None) if mode == "int8" else None
-    if int8 is not None:
-        vector = dict(zip(unique := model_inputs(texts, [[] for _ in texts]), embedder.get_text_embedding_batch(unique)))
-        keys = groups if groups is not None else list(range(len(texts)))
-        quantised = {key: dict(zip(group, int8(group))) for key, group in sentence_inputs(texts, spans, keys).items()}
-        return [vector[t] for t in texts], [[vector[text] if text[s:e] == text else quantised[key][text[s:e]]
-                                             for s, e in row] for text, row, key in zip(texts, spans, keys)]
     if mode != "pooled":
-        vector = dict(zip(unique := model_inputs(texts, spans), embedder.get_text_embedding_batch(unique)))
+        int8 = getattr(embedder, "encode_int8", None) if mode == "int8" else None
+        if int8 is None:
+            vector = dict(zip(unique := model_inputs(texts, spans), embedder.get_text_embedding_batch(unique)))
+        else:
+            vector = dict(zip(unique := model_inputs(texts, [[] for _ in texts]),
+                              embedder.get_text_embedding_batch(unique)))
+            vector.update(zip(rest := sentence_inputs(texts, spans), int8(rest) if rest else []))
         return [vector[t] for t in texts], [[vector[text[s:e]] for s, e in row] for text, row in zip(texts, spans)]
     if hasattr(embedder, "encode_spans"):
         vectors, found = embedder.encode_spans(texts, spans)
@@ -356,15 +349,16 @@ def _onnx_embedding() -> type:
             """``texts`` embedded by this model's int8 export (made and loaded on first use; cosine ~0.99 to
             the float vectors), or by this model itself where it is already int8 or not on the CPU.
 
-            In batches, shortest first: a vector depends a little on what it is batched with (see
-            ``embed_with_spans``)."""
+            One text a call: the export quantises each call's activations with one scale, so in a batch a
+            text's vector would depend on its neighbours (cosine down to 0.97 between two batchings), and an
+            article's vectors on what else was ingested with it. Alone, they cost ~13% more CPU."""
             path, cache_dir, itself = self._source
             if itself:
                 return self.encode(texts)
             with self._int8_lock:
                 if self._int8 is None:
                     self._int8 = type(self).load(str(path), self.embed_batch_size, quantize=True, cache_dir=cache_dir)
-            return self._int8.encode(texts)
+            return [self._int8.encode([text])[0] for text in texts]
 
         def encode_spans(self, texts: list[str],
                          spans: list[list[Span]]) -> tuple[list[Vector], list[list[Vector | None]]]:

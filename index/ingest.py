@@ -15,8 +15,7 @@ from index.store import DocState, Store, Written
 from index.text import content_words, sentence_spans
 
 # Texts and spans within each (a passage's sentences) -> the texts' vectors and each span's vector.
-# ... and each text's group (its article), so that what one article's sentences get cannot depend on another's
-Embed = Callable[[list[str], list[list[Span]], list[int]], tuple[list[Vector], list[list[Vector]]]]
+Embed = Callable[[list[str], list[list[Span]]], tuple[list[Vector], list[list[Vector]]]]
 Progress = Callable[[int, int, str], None]  # (files done, files in all, the file's name)
 BATCH_PASSAGES = 512  # passages embedded and written per round trip, across articles
 
@@ -120,18 +119,16 @@ class _Batches:
         the answerer without it: ``known_words``): what answering needs about a passage is computed here, once,
         not at question time."""
         texts = [p.text for _, _, passages, _ in self.pending for p in passages]
-        articles = [a for a, (_, _, passages, _) in enumerate(self.pending) for _ in passages]
         spans = [sentence_spans(t) for t in texts]
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding per model batch
         vectors: list[Vector] = [[]] * len(texts)
         sentences: list[list[tuple[Span, Vector]]] = [[] for _ in texts]
         if texts:
-            embedded, pooled = self.embed([texts[i] for i in order], [spans[i] for i in order],
-                                          [articles[i] for i in order])
+            embedded, pooled = self.embed([texts[i] for i in order], [spans[i] for i in order])
             for i, vector, sentence_vectors in zip(order, embedded, pooled):
                 vectors[i], sentences[i] = vector, list(zip(spans[i], sentence_vectors))
         words = self.store.missing_words(sorted({w for t in texts for w in content_words(t)} - self.known_words()))
-        word_vectors = self.embed(words, [[] for _ in words], [0] * len(words))[0] if words else []
+        word_vectors = self.embed(words, [[] for _ in words])[0] if words else []
         written, at = [], 0
         for article, digest, passages, _ in self.pending:
             end = at + len(passages)

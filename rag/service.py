@@ -118,12 +118,11 @@ class RagService:
         """Embed texts in batches (loads the model on first use only)."""
         return self.embedder.get_text_embedding_batch(texts)
 
-    def embed_passages(self, texts: list[str], spans: list[list[Span]],
-                       groups: list[int] | None = None) -> tuple[list[Vector], list[list[Vector]]]:
+    def embed_passages(self, texts: list[str], spans: list[list[Span]]) -> tuple[list[Vector], list[list[Vector]]]:
         """Passage vectors and their sentences' (``embed_with_spans``; ``RAG_SENTENCE_VECTORS``)."""
         from index.embedding import embed_with_spans
 
-        return embed_with_spans(self.embedder, texts, spans, self.settings.sentence_vectors, groups)
+        return embed_with_spans(self.embedder, texts, spans, self.settings.sentence_vectors)
 
     @cached_property
     def _lexical_cache(self) -> LexicalCache:

@@ -59,7 +59,7 @@ def test_int8_sentence_vectors_take_only_the_sentences_to_the_int8_export(embedd
 
     texts = [" ".join(SENTENCES[:2]), SENTENCES[2]]
     spans = [sentence_spans(t) for t in texts]
-    assert sentence_inputs(texts, spans, [0, 0]) == {0: sorted(SENTENCES[:2], key=len)}
+    assert sentence_inputs(texts, spans) == sorted(SENTENCES[:2], key=len)
     float_vectors, float_spans = embed_with_spans(onnx, texts, spans, "alone")
     vectors, sentence_vectors = embed_with_spans(onnx, texts, spans, "int8")
     assert np.allclose(vectors, float_vectors, atol=1e-6)
@@ -68,23 +68,15 @@ def test_int8_sentence_vectors_take_only_the_sentences_to_the_int8_export(embedd
     assert ((cosines > 0.98) & (cosines < 0.99999)).all(), cosines  # the int8 export's vectors, near the float ones
     on_torch = embed_with_spans(embedder, texts, spans, "int8")
     assert np.allclose(on_torch[1][0], embed_with_spans(embedder, texts, spans, "alone")[1][0], atol=1e-6)
-    # the export's vectors move a little with their batch, so each group (ingest: each article) goes in its own
-    # call: a passage's sentences get the same vectors whatever other articles are embedded with it
-    other = "An unrelated and much longer passage. " * 12 + "It ends here."
-    grouped = embed_with_spans(onnx, [texts[0], other], [spans[0], sentence_spans(other)], "int8", [0, 1])
-    assert np.allclose(grouped[1][0], sentence_vectors[0], atol=1e-6)
-    together = embed_with_spans(onnx, [texts[0], other], [spans[0], sentence_spans(other)], "int8", [0, 0])
-    assert not np.allclose(together[1][0], sentence_vectors[0], atol=1e-4)  # why: batched with the long one
+    # one text at a time: a sentence's vector does not depend on what it was embedded with
+    assert np.allclose(onnx.encode_int8(SENTENCES)[0], onnx.encode_int8(SENTENCES[:1])[0], atol=1e-6)
     with pytest.raises(ValueError, match="unknown sentence vectors"):
         embed_with_spans(onnx, texts, spans, "float16")
 
 
 def test_ingest_on_onnx_stores_the_int8_exports_sentence_vectors(tmp_path, onnx) -> None:
-    """The default settings reach ingest: on the ONNX backend, the sentences of an article's longer passages are
-    stored as the int8 export embeds them together (whatever else was ingested with them), and a passage that
-    is one sentence keeps its float vector."""
-    from index.embedding import sentence_inputs
-    from index.store import split_passage_id
+    """The default settings reach ingest: on the ONNX backend, a sentence of a longer passage is stored as the
+    int8 export embeds it, and a passage that is one sentence keeps its float vector."""
     from index.text import sentence_spans
     from rag.service import RagService
     from tests.conftest import make_settings
@@ -93,16 +85,14 @@ def test_ingest_on_onnx_stores_the_int8_exports_sentence_vectors(tmp_path, onnx)
     assert svc.settings.sentence_vectors == "int8"
     svc.ingest()
     passages = {p.passage_id: p.text for p in svc.store.passages()}
-    for doc_id in sorted({split_passage_id(pid)[0] for pid in passages})[:2]:
-        mine = {pid: text for pid, text in passages.items() if split_passage_id(pid)[0] == doc_id}
-        sentences = {(pid, span): text[slice(*span)] for pid, text in mine.items() for span in sentence_spans(text)}
-        stored = svc.store.sentence_vectors(list(sentences))
-        group = sentence_inputs(list(mine.values()), [sentence_spans(t) for t in mine.values()], [0] * len(mine))[0]
-        expected = dict(zip(group, onnx.encode_int8(group)))
-        expected.update(zip(mine.values(), onnx.get_text_embedding_batch(list(mine.values()))))
-        assert len(group) >= 2 and any(text == mine[pid] for (pid, _), text in sentences.items())
-        cosines = [float(np.dot(expected[text], stored[key])) for key, text in sentences.items()]
-        assert min(cosines) > 0.9999, (doc_id, min(cosines))
+    sentences = {(pid, span): text[slice(*span)] for pid, text in passages.items() for span in sentence_spans(text)}
+    stored = svc.store.sentence_vectors(list(sentences))
+    longer = sorted(k for k, text in sentences.items() if text != passages[k[0]])[:8]
+    single = sorted(k for k, text in sentences.items() if text == passages[k[0]])[:4]
+    assert len(longer) == 8 and len(single) == 4
+    texts = [sentences[k] for k in longer + single]
+    expected = np.array(onnx.encode_int8(texts[:8]) + onnx.get_text_embedding_batch(texts[8:]))
+    assert (np.sum(expected * np.array([stored[k] for k in longer + single]), axis=1) > 0.9999).all()
 
 
 def test_onnx_batch_order_and_vocabulary(embedder, onnx) -> None:
