@@ -124,8 +124,8 @@ def embed_with_spans(embedder: "BaseEmbedding", texts: list[str], spans: list[li
     ``alone``: each span embedded by itself, in the same batches as the texts; a string met twice is embedded
     once (a one-sentence passage is its own sentence: two thirds of NewsQA's passages). ``int8``: the same, but
     a span that is not also a text goes to the model's int8 export (``OnnxEmbedding.encode_int8``; an
-    embedding without one embeds it itself): the vectors the answerer compares with a question, at a third of
-    the model work. ``pooled``: a span's vector comes from the forward pass that embeds its text
+    embedding without one embeds it itself): the vectors the answerer compares with a question, for about two
+    thirds of the model's CPU. ``pooled``: a span's vector comes from the forward pass that embeds its text
     (``pool_spans``), which costs no extra model work; a span the pass did not reach, and every span under an
     embedding that exposes no token vectors (a custom llama-index embedding), is still embedded alone."""
     if mode not in SENTENCE_MODES:

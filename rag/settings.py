@@ -27,7 +27,7 @@ class Settings(BaseSettings):
         "the weights to int8 (about twice as fast again; seed dev abstention recall below its gate, so not the default).")
     sentence_vectors: Literal["int8", "alone", "pooled"] = Field(
         "int8", description="How ingest embeds each passage's sentences for answering: each alone on the model's int8 "
-        "export (the default: the same answers on the dev sets as alone, for a third of that model work; under torch "
+        "export (the default: the same dev-set figures as alone, for about two thirds of that model work; under torch "
         "or on a GPU, on the model itself), each alone on the model itself, or pooled from the passage's own forward "
         "pass (no extra model work; seed dev answer_accuracy 0.867 instead of 0.900, NewsQA dev 0.640 either way).")
     chroma_url: str | None = Field(None, description="Chroma server URL; embedded store when unset.")
