@@ -226,7 +226,7 @@ class Bench:
 
         def record(texts: list[str], spans: list[list[tuple[int, int]]]):
             if mode == "int8":
-                seen.extend(model_inputs(texts, [[] for _ in texts]))
+                seen.extend(model_inputs(texts, []))
                 quantised.extend(sentence_inputs(texts, spans))
             else:
                 seen.extend(model_inputs(texts, spans) if mode == "alone" else texts)

@@ -112,9 +112,9 @@ SENTENCE_MODES: tuple[str, ...] = ("int8", "alone", "pooled")
 
 
 def sentence_inputs(texts: list[str], spans: list[list[Span]]) -> list[str]:
-    """The spans that ``int8`` embeds on the quantised model: those that are not also one of ``texts``."""
-    spans_alone = {text[s:e] for text, row in zip(texts, spans) for s, e in row} - set(texts)
-    return sorted(spans_alone, key=lambda t: (len(t), t))
+    """The spans that ``int8`` embeds on the quantised model: each distinct one that is not its whole text."""
+    return sorted({text[s:e] for text, row in zip(texts, spans) for s, e in row if text[s:e] != text},
+                  key=lambda t: (len(t), t))
 
 
 def embed_with_spans(embedder: "BaseEmbedding", texts: list[str], spans: list[list[Span]],
@@ -123,21 +123,21 @@ def embed_with_spans(embedder: "BaseEmbedding", texts: list[str], spans: list[li
 
     ``alone``: each span embedded by itself, in the same batches as the texts; a string met twice is embedded
     once (a one-sentence passage is its own sentence: two thirds of NewsQA's passages). ``int8``: the same, but
-    a span that is not also a text goes to the model's int8 export (``OnnxEmbedding.encode_int8``; an
+    a span that is not its whole text goes to the model's int8 export (``OnnxEmbedding.encode_int8``; an
     embedding without one embeds it itself): the vectors the answerer compares with a question, for about two
     thirds of the model's CPU. ``pooled``: a span's vector comes from the forward pass that embeds its text
     (``pool_spans``), which costs no extra model work; a span the pass did not reach, and every span under an
     embedding that exposes no token vectors (a custom llama-index embedding), is still embedded alone."""
     if mode not in SENTENCE_MODES:
         raise ValueError(f"unknown sentence vectors {mode!r}; choose one of {', '.join(SENTENCE_MODES)}")
+    int8 = getattr(embedder, "encode_int8", None) if mode == "int8" else None
+    if int8 is not None:  # a sentence's vector depends on its text alone, not on the passages beside it
+        vector = dict(zip(unique := model_inputs(texts, []), embedder.get_text_embedding_batch(unique)))
+        quantised = dict(zip(rest := sentence_inputs(texts, spans), int8(rest) if rest else []))
+        return [vector[t] for t in texts], [[vector[text] if text[s:e] == text else quantised[text[s:e]]
+                                             for s, e in row] for text, row in zip(texts, spans)]
     if mode != "pooled":
-        int8 = getattr(embedder, "encode_int8", None) if mode == "int8" else None
-        if int8 is None:
-            vector = dict(zip(unique := model_inputs(texts, spans), embedder.get_text_embedding_batch(unique)))
-        else:
-            vector = dict(zip(unique := model_inputs(texts, [[] for _ in texts]),
-                              embedder.get_text_embedding_batch(unique)))
-            vector.update(zip(rest := sentence_inputs(texts, spans), int8(rest) if rest else []))
+        vector = dict(zip(unique := model_inputs(texts, spans), embedder.get_text_embedding_batch(unique)))
         return [vector[t] for t in texts], [[vector[text[s:e]] for s, e in row] for text, row in zip(texts, spans)]
     if hasattr(embedder, "encode_spans"):
         vectors, found = embedder.encode_spans(texts, spans)

@@ -68,8 +68,11 @@ def test_int8_sentence_vectors_take_only_the_sentences_to_the_int8_export(embedd
     assert ((cosines > 0.98) & (cosines < 0.99999)).all(), cosines  # the int8 export's vectors, near the float ones
     on_torch = embed_with_spans(embedder, texts, spans, "int8")
     assert np.allclose(on_torch[1][0], embed_with_spans(embedder, texts, spans, "alone")[1][0], atol=1e-6)
-    # one text at a time: a sentence's vector does not depend on what it was embedded with
+    # one text at a time: a sentence's vector does not depend on what it was embedded with, nor on whether
+    # another passage happens to be that sentence
     assert np.allclose(onnx.encode_int8(SENTENCES)[0], onnx.encode_int8(SENTENCES[:1])[0], atol=1e-6)
+    beside = embed_with_spans(onnx, texts + [SENTENCES[0]], spans + [sentence_spans(SENTENCES[0])], "int8")
+    assert np.allclose(beside[1][0], sentence_vectors[0], atol=1e-6)
     with pytest.raises(ValueError, match="unknown sentence vectors"):
         embed_with_spans(onnx, texts, spans, "float16")
 
